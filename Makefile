@@ -1,0 +1,51 @@
+# Gyre developer entry points. `make install` builds .venv; every other target uses it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+STAMP  := $(VENV)/.installed
+
+.PHONY: install protos protos-check lint typecheck test test-unit test-integration up down status clean
+
+install: $(STAMP)
+
+# The venv is rebuilt when any dependency list changes.
+$(STAMP): requirements/dev.txt libs/*/pyproject.toml $(wildcard services/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv>=0.4,<1"
+	$(UV) pip install --python $(BIN)/python -r requirements/dev.txt $(foreach s,$(wildcard services/*/pyproject.toml),-e $(dir $(s)))
+	touch $(STAMP)
+
+# Regenerate the checked-in Python code from protos/ (grpcio-tools).
+protos: $(STAMP)
+	$(BIN)/python scripts/gen_protos.py
+
+lint: $(STAMP)
+	cd protos && ../$(BIN)/buf lint
+	$(BIN)/ruff check libs services tests scripts benchmarks
+	$(BIN)/ruff format --check libs services tests scripts benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# The README's test command: unit, integration and end-to-end tests against real components.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+up: $(STAMP)
+	$(BIN)/gyre up
+
+status: $(STAMP)
+	$(BIN)/gyre status
+
+down: $(STAMP)
+	$(BIN)/gyre down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
