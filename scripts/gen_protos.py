@@ -59,9 +59,10 @@ def generate(out_dir: Path) -> None:
     Raises:
         SystemExit: if protoc reports an error.
     """
-    from grpc_tools import protoc
+    from grpc_tools import protoc  # type: ignore[import-untyped]
 
     sources = proto_sources()
+    out_dir.mkdir(parents=True, exist_ok=True)
     if not sources:
         raise SystemExit(f"no .proto files under {PROTO_ROOT / GENERATED_PACKAGE}")
     args = [
@@ -113,7 +114,11 @@ def compare(expected_root: Path, actual_root: Path) -> list[str]:
             )
         )
         shown = "\n".join("    " + line for line in diff[:MAX_DIFF_LINES])
-        more = f"\n    ... {len(diff) - MAX_DIFF_LINES} more lines" if len(diff) > MAX_DIFF_LINES else ""
+        more = (
+            f"\n    ... {len(diff) - MAX_DIFF_LINES} more lines"
+            if len(diff) > MAX_DIFF_LINES
+            else ""
+        )
         problems.append(f"differs: {rel}\n{shown}{more}")
     return problems
 
@@ -140,7 +145,7 @@ def replace_generated(fresh_root: Path, target_root: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--check",
         action="store_true",

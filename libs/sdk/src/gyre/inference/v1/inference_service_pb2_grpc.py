@@ -214,8 +214,8 @@ class InferenceServiceServicer:
         """Bidirectional streaming predictions: one response per request, in order.
         A failing request yields a response carrying its `error` and does not end
         the stream.
-        Errors (ending the stream): NOT_FOUND if a deployment does not exist;
-        UNAVAILABLE if Triton cannot be reached.
+        Errors: (ending the stream) NOT_FOUND if a deployment does not exist;
+        UNAVAILABLE if Triton cannot be reached; CANCELLED if the client cancels.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
