@@ -1,0 +1,373 @@
+"""Outbox, relay and consumers against a real nats-server and real SQLite/PostgreSQL."""
+
+# The fixtures imported from support.runtime_events are test parameters of the same name.
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
+from google.protobuf.message import Message
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from support.runtime_events import (  # noqa: F401 - fixtures are used by name
+    EVENTUALLY_TIMEOUT_S,
+    Applied,
+    Widget,
+    db,
+    eventually,
+    nats_settings,
+    nc,
+)
+from support.servers import NatsServer
+
+from gyre.events.v1.event_pb2 import Event
+from gyre.events.v1.models_events_pb2 import ModelsVersionArchived, ModelsVersionStatusChanged
+from gyre.runtime.db import Database, DeadLetterRecord, OutboxRecord
+from gyre.runtime.errors import AlreadyExists
+from gyre.runtime.events import (
+    DEAD_LETTER_CONSUMER_HEADER,
+    DEAD_LETTER_DELIVERIES_HEADER,
+    DEAD_LETTER_ERROR_HEADER,
+    DEAD_LETTER_SUBJECT_HEADER,
+    MSG_ID_HEADER,
+    EventConsumer,
+    Outbox,
+    OutboxRelay,
+    event_subject,
+    tail_events,
+)
+from gyre.runtime.settings import NatsSettings
+
+pytestmark = pytest.mark.integration
+
+# Two real event types of the catalog; the handlers under test fail on the second one.
+EVENT_TYPE = "models.version.status_changed"
+FAILING_TYPE = "models.version.archived"
+
+
+def _payload(kind: str, name: str) -> Message:
+    if kind == FAILING_TYPE:
+        return ModelsVersionArchived(model_version=f"models/m/versions/{name}")
+    return ModelsVersionStatusChanged(model_version=f"models/m/versions/{name}")
+
+
+def _outbox(nats: NatsSettings) -> Outbox:
+    return Outbox(source="widget-service", nats=nats, event_class=Event)
+
+
+async def _create_widget(db: Database, outbox: Outbox, name: str, *, kind: str = EVENT_TYPE) -> str:
+    async with db.transaction() as session:
+        session.add(Widget(name=name))
+        event = await outbox.emit(
+            session,
+            type=kind,
+            subject_resource=f"widgets/{name}",
+            payload_message=_payload(kind, name),
+        )
+    return str(event.id)  # type: ignore[attr-defined,unused-ignore]
+
+
+async def _count(db: Database, model: Any) -> int:
+    async with db.transaction() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _applied(db: Database, consumer: str) -> Counter[str]:
+    async with db.transaction() as session:
+        rows = await session.scalars(select(Applied.event_id).where(Applied.consumer == consumer))
+        return Counter(rows.all())
+
+
+def _recording_handler(name: str, seen: list[str]) -> Any:
+    async def handler(event: Message, session: AsyncSession) -> None:
+        seen.append(str(event.id))  # type: ignore[attr-defined,unused-ignore]
+        session.add(Applied(consumer=name, event_id=str(event.id)))  # type: ignore[attr-defined,unused-ignore]
+
+    return handler
+
+
+async def _stream_messages(nc: Client, stream: str) -> int:
+    info = await nc.jetstream().stream_info(stream)
+    return int(info.state.messages)
+
+
+async def test_event_is_written_in_the_state_change_transaction(
+    db: Database, nats_settings: NatsSettings
+) -> None:
+    outbox = _outbox(nats_settings)
+    event_id = await _create_widget(db, outbox, "committed")
+
+    async def change_then_fail() -> None:
+        async with db.transaction() as session:
+            session.add(Widget(name="rolled-back"))
+            await outbox.emit(
+                session,
+                type=EVENT_TYPE,
+                subject_resource="widgets/rolled-back",
+                payload_message=_payload(EVENT_TYPE, "rolled-back"),
+            )
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await change_then_fail()
+
+    async with db.transaction() as session:
+        rows = (await session.scalars(select(OutboxRecord))).all()
+        widgets = (await session.scalars(select(Widget.name))).all()
+    assert widgets == ["committed"]
+    assert [(r.event_id, r.subject, r.published_at) for r in rows] == [
+        (event_id, event_subject(nats_settings, EVENT_TYPE), None)
+    ]
+    decoded = Event.FromString(rows[0].payload)
+    assert decoded.source == "widget-service"
+    assert decoded.subject == "widgets/committed"
+    assert decoded.correlation_id == event_id
+    assert decoded.spec_version == "1.0"
+    assert decoded.WhichOneof("payload") == "models_version_status_changed"
+    assert decoded.models_version_status_changed.model_version == "models/m/versions/committed"
+    assert outbox.wakeup.is_set()
+
+
+async def test_duplicate_event_id_is_already_exists(
+    db: Database, nats_settings: NatsSettings
+) -> None:
+    outbox = _outbox(nats_settings)
+    event = Event(id="same-id", type=EVENT_TYPE)
+    async with db.transaction() as session:
+        await outbox.add(session, event)
+    with pytest.raises(AlreadyExists):
+        async with db.transaction() as session:
+            await outbox.add(session, event)
+
+
+async def test_relay_publishes_with_msg_id_and_server_deduplicates(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    event_id = await _create_widget(db, outbox, "w1")
+
+    assert await relay.publish_pending() == 1
+    # A relay that crashed after publishing but before marking the row publishes again.
+    async with db.transaction() as session:
+        await session.execute(update(OutboxRecord).values(published_at=None))
+    assert await relay.publish_pending() == 1
+
+    assert await _stream_messages(nc, nats_settings.stream) == 1
+    stored = await nc.jetstream().get_last_msg(
+        nats_settings.stream, event_subject(nats_settings, EVENT_TYPE)
+    )
+    assert stored.headers is not None
+    assert stored.headers[MSG_ID_HEADER] == event_id
+    assert Event.FromString(stored.data).id == event_id
+    assert await relay.publish_pending() == 0
+
+
+async def test_relay_across_nats_restart_delivers_each_event_once(
+    db: Database, nats_settings: NatsSettings, nc: Client, nats_server: NatsServer
+) -> None:
+    outbox = _outbox(nats_settings)
+    seen: list[str] = []
+    consumer = EventConsumer(
+        db,
+        nc,
+        nats_settings,
+        name="restart-test",
+        subjects=[event_subject(nats_settings, EVENT_TYPE)],
+        handler=_recording_handler("restart-test", seen),
+        event_class=Event,
+        fetch_timeout_s=0.5,
+    )
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox, retry_max_s=0.5)
+    await relay.ensure_streams()
+    ids: list[str] = []
+    async with relay, consumer:
+        ids += [await _create_widget(db, outbox, f"before-{i}") for i in range(3)]
+        await eventually(lambda: _has_applied(db, "restart-test", ids))
+
+        await asyncio.to_thread(nats_server.stop)
+        # Commits succeed while NATS is down: the events wait in the outbox.
+        ids += [await _create_widget(db, outbox, f"during-{i}") for i in range(5)]
+        await asyncio.to_thread(nats_server.start)
+
+        await eventually(lambda: _has_applied(db, "restart-test", ids))
+
+        # Re-relaying every row (as after a relay crash) stores nothing new in the stream.
+        async with db.transaction() as session:
+            await session.execute(update(OutboxRecord).values(published_at=None))
+        sentinel = await _create_widget(db, outbox, "sentinel")
+        await eventually(lambda: _has_applied(db, "restart-test", [sentinel]))
+
+    assert await _applied(db, "restart-test") == Counter({i: 1 for i in [*ids, sentinel]})
+    assert sorted(seen) == sorted([*ids, sentinel])
+    assert await _stream_messages(nc, nats_settings.stream) == len(ids) + 1
+    async with db.transaction() as session:
+        pending = await session.scalar(
+            select(func.count()).where(OutboxRecord.published_at.is_(None))
+        )
+    assert pending == 0
+
+
+async def _has_applied(db: Database, consumer: str, ids: list[str]) -> bool:
+    applied = await _applied(db, consumer)
+    return all(applied[i] >= 1 for i in ids)
+
+
+class _AckLosingConsumer(EventConsumer):
+    """Drops the ack of each first delivery, as if the connection broke after commit."""
+
+    deliveries: Counter[str]
+
+    async def handle(self, msg: Msg) -> None:
+        self.deliveries[str(Event.FromString(msg.data).id)] += 1
+        if msg.metadata.num_delivered == 1:
+
+            async def lost_ack() -> None:
+                return None
+
+            msg.ack = lost_ack  # type: ignore[method-assign]
+        await super().handle(msg)
+
+
+async def test_redelivered_event_is_applied_once(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    seen: list[str] = []
+    consumer = _AckLosingConsumer(
+        db,
+        nc,
+        nats_settings,
+        name="idempotency-test",
+        subjects=[event_subject(nats_settings, EVENT_TYPE)],
+        handler=_recording_handler("idempotency-test", seen),
+        event_class=Event,
+        ack_wait_s=0.5,
+        fetch_timeout_s=0.5,
+    )
+    consumer.deliveries = Counter()
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    async with relay, consumer:
+        ids = [await _create_widget(db, outbox, f"w{i}") for i in range(2)]
+
+        async def redelivered() -> bool:
+            return all(consumer.deliveries[i] >= 2 for i in ids)
+
+        await eventually(redelivered)
+
+        async def settled() -> bool:
+            info = await nc.jetstream().consumer_info(nats_settings.stream, "idempotency-test")
+            return info.num_ack_pending == 0 and info.num_pending == 0
+
+        await eventually(settled)
+
+    assert sorted(seen) == sorted(ids)
+    assert await _applied(db, "idempotency-test") == Counter({i: 1 for i in ids})
+
+
+async def test_failing_event_is_dead_lettered_and_others_continue(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    seen: list[str] = []
+    record = _recording_handler("dlq-test", seen)
+
+    async def handler(event: Message, session: AsyncSession) -> None:
+        if event.type == FAILING_TYPE:  # type: ignore[attr-defined,unused-ignore]
+            raise ValueError("cannot apply a poisoned widget")
+        await record(event, session)
+
+    consumer = EventConsumer(
+        db,
+        nc,
+        nats_settings,
+        name="dlq-test",
+        subjects=[f"{nats_settings.subject_prefix}.models.>"],
+        handler=handler,
+        event_class=Event,
+        max_deliver=3,
+        backoff_s=(0.05,),
+        fetch_timeout_s=0.5,
+    )
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    dlq = await nc.jetstream().pull_subscribe(
+        f"{nats_settings.dead_letter_prefix}.>", stream=nats_settings.dead_letter_stream
+    )
+    async with relay, consumer:
+        poisoned = await _create_widget(db, outbox, "poisoned", kind=FAILING_TYPE)
+        good = await _create_widget(db, outbox, "good")
+        await eventually(lambda: _has_applied(db, "dlq-test", [good]))
+        [dead] = await dlq.fetch(1, timeout=EVENTUALLY_TIMEOUT_S)
+        await dead.ack()
+        after = await _create_widget(db, outbox, "after")
+        await eventually(lambda: _has_applied(db, "dlq-test", [after]))
+
+    assert dead.subject == f"{nats_settings.dead_letter_prefix}.dlq-test.{FAILING_TYPE}"
+    assert Event.FromString(dead.data).id == poisoned
+    assert dead.headers is not None
+    assert dead.headers[DEAD_LETTER_SUBJECT_HEADER] == event_subject(nats_settings, FAILING_TYPE)
+    assert dead.headers[DEAD_LETTER_CONSUMER_HEADER] == "dlq-test"
+    assert dead.headers[DEAD_LETTER_DELIVERIES_HEADER] == "3"
+    assert "cannot apply a poisoned widget" in dead.headers[DEAD_LETTER_ERROR_HEADER]
+    assert sorted(seen) == sorted([good, after])
+    async with db.transaction() as session:
+        records = (await session.scalars(select(DeadLetterRecord))).all()
+    assert [(r.event_id, r.delivery_count) for r in records] == [(poisoned, 3)]
+
+
+async def test_malformed_payload_goes_straight_to_the_dead_letter_stream(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    seen: list[str] = []
+    consumer = EventConsumer(
+        db,
+        nc,
+        nats_settings,
+        name="malformed-test",
+        subjects=[f"{nats_settings.subject_prefix}.models.>"],
+        handler=_recording_handler("malformed-test", seen),
+        event_class=Event,
+        fetch_timeout_s=0.5,
+    )
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    js = nc.jetstream()
+    dlq = await js.pull_subscribe(
+        f"{nats_settings.dead_letter_prefix}.>", stream=nats_settings.dead_letter_stream
+    )
+    garbage = b"\xff\xff\xff\xff not a protobuf"
+    await js.publish(event_subject(nats_settings, EVENT_TYPE), garbage)
+    async with relay, consumer:
+        good = await _create_widget(db, outbox, "good")
+        await eventually(lambda: _has_applied(db, "malformed-test", [good]))
+        [dead] = await dlq.fetch(1, timeout=EVENTUALLY_TIMEOUT_S)
+
+    assert dead.data == garbage
+    assert dead.headers is not None
+    assert dead.headers[DEAD_LETTER_DELIVERIES_HEADER] == "1"
+    assert dead.subject == f"{nats_settings.dead_letter_prefix}.malformed-test.{EVENT_TYPE}"
+    assert seen == [good]
+
+
+async def test_tail_yields_published_events(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    ids = [await _create_widget(db, outbox, f"w{i}") for i in range(3)]
+    assert await relay.publish_pending() == 3
+
+    tail = tail_events(nc, nats_settings, deliver_all=True, event_class=Event)
+    received = [await anext(tail) for _ in ids]
+    await tail.aclose()  # type: ignore[attr-defined,unused-ignore]
+
+    assert [e.id for e in received] == ids  # type: ignore[attr-defined,unused-ignore]
