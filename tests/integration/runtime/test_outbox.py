@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from support.runtime_events import (  # noqa: F401 - fixtures are used by name
     EVENTUALLY_TIMEOUT_S,
     Applied,
+    EffectsBase,
     Widget,
     db,
     eventually,
@@ -28,7 +30,13 @@ from support.servers import NatsServer
 
 from gyre.events.v1.event_pb2 import Event
 from gyre.events.v1.models_events_pb2 import ModelsVersionArchived, ModelsVersionStatusChanged
-from gyre.runtime.db import Database, DeadLetterRecord, OutboxRecord
+from gyre.runtime.db import (
+    RUNTIME_MIGRATIONS,
+    Database,
+    DeadLetterRecord,
+    OutboxRecord,
+    migrate,
+)
 from gyre.runtime.errors import AlreadyExists
 from gyre.runtime.events import (
     DEAD_LETTER_CONSUMER_HEADER,
@@ -371,3 +379,30 @@ async def test_tail_yields_published_events(
     await tail.aclose()  # type: ignore[attr-defined,unused-ignore]
 
     assert [e.id for e in received] == ids  # type: ignore[attr-defined,unused-ignore]
+
+
+@pytest.mark.postgres
+async def test_relay_replicas_share_rows_on_postgresql(
+    postgres_server: Any, nats_settings: NatsSettings, nc: Client
+) -> None:
+    url = postgres_server.create_database(f"relays_{uuid.uuid4().hex[:8]}")
+    await migrate(url, chains=[RUNTIME_MIGRATIONS])
+    async with Database(url) as database:
+        async with database.engine.begin() as conn:
+            await conn.run_sync(EffectsBase.metadata.create_all)
+        outbox = _outbox(nats_settings)
+        ids = [await _create_widget(database, outbox, f"w{i}") for i in range(40)]
+        replicas = [OutboxRelay(database, nc, nats_settings, batch_size=5) for _ in range(2)]
+        await replicas[0].ensure_streams()
+
+        async def drain(relay: OutboxRelay) -> int:
+            total = 0
+            while published := await relay.publish_pending():
+                total += published
+            return total
+
+        counts = await asyncio.gather(*(drain(relay) for relay in replicas))
+
+    # SKIP LOCKED: every row was claimed and published by exactly one replica.
+    assert sum(counts) == len(ids)
+    assert await _stream_messages(nc, nats_settings.stream) == len(ids)
