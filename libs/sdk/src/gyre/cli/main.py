@@ -9,7 +9,6 @@ depends on server packages.
 
 from __future__ import annotations
 
-import sys
 from importlib.metadata import entry_points
 
 import typer
@@ -36,7 +35,8 @@ def _load_plugins() -> None:
 @app.command("version")
 def version() -> None:
     """Print the installed Gyre distributions and their versions."""
-    from importlib.metadata import PackageNotFoundError, version as dist_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     for dist in ("gyre-sdk", "gyre-runtime", "gyre-stack"):
         try:
@@ -48,4 +48,4 @@ def version() -> None:
 def main() -> None:
     """Run the CLI with every installed plugin registered."""
     _load_plugins()
-    sys.exit(app())  # type: ignore[func-returns-value]
+    app()
