@@ -59,9 +59,11 @@ _deserialize = StringValue.FromString
 def log_stream() -> Iterator[io.StringIO]:
     """Server-side log records as JSON lines."""
     stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
     configure_logging(LoggingSettings(format="json", level="INFO"), stream=stream)
     yield stream
-    root = logging.getLogger()
+    root.setLevel(level)
     for handler in [h for h in root.handlers if getattr(h, "_gyre_handler", False)]:
         root.removeHandler(handler)
     structlog.reset_defaults()
