@@ -46,29 +46,34 @@ def _registration() -> ServiceRegistration:
 
 
 async def test_async_client_gets_typed_responses_and_errors() -> None:
-    async with running_server(services=[_registration()]) as server:
-        async with AsyncGyreClient(addresses={"training": server.target}) as gyre:
-            response = await gyre.training.GetRun(
-                training_service_pb2.GetRunRequest(name="runs/r1")
-            )
-            assert response.run.name == "runs/r1"
+    async with (
+        running_server(services=[_registration()]) as server,
+        AsyncGyreClient(addresses={"training": server.target}) as gyre,
+    ):
+        request = training_service_pb2.GetRunRequest(name="runs/r1")
+        response = await gyre.training.GetRun(request)
+        assert response.run.name == "runs/r1"
 
-            with pytest.raises(NotFound) as missing:
-                await gyre.training.GetRun(training_service_pb2.GetRunRequest(name="runs/nope"))
-            assert missing.value.metadata == {"resource": "runs/nope"}
-            assert "runs/nope does not exist" in str(missing.value)
+        with pytest.raises(NotFound) as missing:
+            await gyre.training.GetRun(training_service_pb2.GetRunRequest(name="runs/nope"))
+        assert missing.value.metadata == {"resource": "runs/nope"}
+        assert "runs/nope does not exist" in str(missing.value)
 
-            with pytest.raises(InvalidArgument) as invalid:
-                await gyre.training.GetRun(training_service_pb2.GetRunRequest(name="bad"))
-            assert invalid.value.field_violations == [FieldViolation("name", "expected runs/{run}")]
+        with pytest.raises(InvalidArgument) as invalid:
+            await gyre.training.GetRun(training_service_pb2.GetRunRequest(name="bad"))
+        assert invalid.value.field_violations == [FieldViolation("name", "expected runs/{run}")]
 
-            texts: list[str] = []
-            with pytest.raises(NotFound, match="vanished"):
-                async for chunk in gyre.training.StreamRunLogs(
-                    training_service_pb2.StreamRunLogsRequest(name="runs/r1")
-                ):
-                    texts.extend(line.text for line in chunk.lines)
-            assert texts == ["line 0", "line 1", "line 2"]
+        texts: list[str] = []
+
+        async def read_logs() -> None:
+            async for chunk in gyre.training.StreamRunLogs(
+                training_service_pb2.StreamRunLogsRequest(name="runs/r1")
+            ):
+                texts.extend(line.text for line in chunk.lines)
+
+        with pytest.raises(NotFound, match="vanished"):
+            await read_logs()
+        assert texts == ["line 0", "line 1", "line 2"]
 
 
 async def test_blocking_client_from_another_thread() -> None:
