@@ -132,15 +132,23 @@ class Component:
 
 
 def client_environment(
-    layout: StackLayout, settings: StackSettings, credentials: StackCredentials
+    layout: StackLayout,
+    settings: StackSettings,
+    credentials: StackCredentials,
+    services: Sequence[ServiceSpec] = (),
+    service_ports: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
     """The ``GYRE_*`` (and Ray client) variables that point a process at this stack.
 
-    Names follow :class:`gyre.runtime.settings.GyreSettings`; services get these in their
-    supervisord environment and ``<home>/env`` exports them for shells.
+    Names follow :class:`gyre.runtime.settings.GyreSettings`, plus
+    ``GYRE_<SERVICE>_ADDRESS`` per service (:mod:`gyre.sdk.endpoints`); services get
+    these in their supervisord environment and ``<home>/env`` exports them for shells.
     """
     host = settings.host
+    ports = service_ports or {}
+    addresses = {spec.address_env: f"{host}:{ports[spec.name]}" for spec in services}
     return {
+        **addresses,
         "GYRE_HOME": str(layout.home),
         "GYRE_NATS__URL": f"nats://{host}:{settings.nats_port}",
         "GYRE_S3__ENDPOINT": f"{host}:{settings.s3_port}",
@@ -346,7 +354,7 @@ def plan_components(
         _triton(layout, settings),
         _ray(layout, settings, credentials),
     ]
-    environment = client_environment(layout, settings, credentials)
+    environment = client_environment(layout, settings, credentials, services, service_ports)
     components += [
         _service(layout, settings, spec, service_ports[spec.name], environment) for spec in services
     ]

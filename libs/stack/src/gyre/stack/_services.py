@@ -3,23 +3,29 @@
 A service distribution declares, in its ``pyproject.toml``::
 
     [project.entry-points."gyre.services"]
-    data-registry = "gyre.services.data_registry:STACK_SERVICE"
+    data_registry = "gyre.services.data_registry:STACK_SERVICE"
 
 and the named object has these attributes (a dataclass, a ``SimpleNamespace`` or a
 :class:`ServiceSpec` — services need not depend on ``gyre-stack``):
 
-- ``name: str`` — short service name, e.g. ``"data-registry"`` (program and log name).
+- ``name: str`` — the service key, e.g. ``"data_registry"``: the program and log name,
+  the key in ``stack.json``'s ``"services"`` and the ``GYRE_DATA_REGISTRY_ADDRESS``
+  variable (the same keys as :mod:`gyre.sdk.endpoints`).
 - ``command: Sequence[str]`` — argv that runs the gRPC server in the foreground, e.g.
   ``[sys.executable, "-m", "gyre.services.data_registry"]``. It must stop on SIGTERM.
+- ``default_port: int`` (optional, default ``0`` = none) — the service's port in the
+  local stack (the SDK's ``ServiceInfo.default_port``); services without one get the
+  next free port from ``GYRE_STACK__SERVICE_BASE_PORT``.
 - ``port_env: str`` (optional, default ``"GYRE_SERVER__PORT"``) — the environment
   variable through which the service reads its gRPC port.
 - ``health_service: str`` (optional, default ``""``) — the name checked with the standard
   ``grpc.health.v1.Health/Check``; ``""`` means the whole server.
 
-The stack assigns the port, runs the command under supervisord with ``GYRE_HOME`` and
-every endpoint variable set (``GYRE_NATS__URL``, ``GYRE_S3__ENDPOINT``, …), starts services
-only once NATS, S3, Triton and Ray are ready, and calls a service ready when its health
-check answers ``SERVING``.
+The stack assigns the port (``GYRE_STACK__SERVICE_PORTS`` overrides it), runs the
+command under supervisord with ``GYRE_HOME`` and every endpoint variable set
+(``GYRE_NATS__URL``, ``GYRE_S3__ENDPOINT``, …, ``GYRE_<SERVICE>_ADDRESS`` of every
+service), starts services only once NATS, S3, Triton and Ray are ready, and calls a
+service ready when its health check answers ``SERVING``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
+
+from gyre.stack._settings import MAX_PORT
 
 __all__ = [
     "DEFAULT_PORT_ENV",
@@ -40,7 +48,7 @@ __all__ = [
 
 SERVICES_ENTRY_POINT_GROUP = "gyre.services"
 DEFAULT_PORT_ENV = "GYRE_SERVER__PORT"
-_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Names the infrastructure components already use (program names must be unique).
 RESERVED_NAMES = frozenset({"nats", "s3", "triton", "ray", "supervisord"})
 
@@ -57,6 +65,12 @@ class ServiceSpec:
     command: tuple[str, ...]
     port_env: str = DEFAULT_PORT_ENV
     health_service: str = ""
+    default_port: int = 0
+
+    @property
+    def address_env(self) -> str:
+        """Variable that tells clients where the service is, e.g. GYRE_DATA_REGISTRY_ADDRESS."""
+        return f"GYRE_{self.name.upper()}_ADDRESS"
 
 
 def _spec_from_object(ep_name: str, obj: object) -> ServiceSpec:
@@ -85,8 +99,15 @@ def _spec_from_object(ep_name: str, obj: object) -> ServiceSpec:
         raise ServiceSpecError(f"gyre.services entry point {ep_name!r}: bad 'port_env'")
     if not isinstance(health_service, str):
         raise ServiceSpecError(f"gyre.services entry point {ep_name!r}: bad 'health_service'")
+    default_port = getattr(obj, "default_port", 0)
+    if not isinstance(default_port, int) or not 0 <= default_port <= MAX_PORT:
+        raise ServiceSpecError(f"gyre.services entry point {ep_name!r}: bad 'default_port'")
     return ServiceSpec(
-        name=name, command=tuple(command), port_env=port_env, health_service=health_service
+        name=name,
+        command=tuple(command),
+        port_env=port_env,
+        health_service=health_service,
+        default_port=default_port,
     )
 
 
@@ -118,13 +139,18 @@ def discover_services(eps: Iterable[EntryPoint] | None = None) -> list[ServiceSp
 def assign_service_ports(
     services: Sequence[ServiceSpec], *, base_port: int, overrides: Mapping[str, int]
 ) -> dict[str, int]:
-    """gRPC port per service: its override, else the next unused port from ``base_port``."""
-    taken = set(overrides.values())
+    """gRPC port per service: its override, else its ``default_port``, else the next port
+    from ``base_port`` that no other service uses."""
     ports: dict[str, int] = {}
-    next_port = base_port
     for spec in services:
         if spec.name in overrides:
             ports[spec.name] = overrides[spec.name]
+        elif spec.default_port:
+            ports[spec.name] = spec.default_port
+    taken = set(ports.values())
+    next_port = base_port
+    for spec in services:
+        if spec.name in ports:
             continue
         while next_port in taken:
             next_port += 1

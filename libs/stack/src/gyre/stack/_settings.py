@@ -24,7 +24,9 @@ Ray dashboard (Jobs API)  8265   dashboard agent HTTP on 52365
 Ray client server         10001
 Ray workers               20000  .. 20999 (Ray's default, 10002-19999,
                                  would swallow SeaweedFS's gRPC ports)
-Gyre services             50051  +1 per installed service, by name
+Gyre services             50051  each service's own default_port (the SDK's
+                                 data_registry 50051 .. monitoring 50056),
+                                 else the next free one from 50051
 ========================  =====  ===========================================
 """
 
@@ -37,6 +39,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
     "DEFAULT_HOST",
+    "MAX_PORT",
     "WEED_GRPC_PORT_OFFSET",
     "StackSettings",
 ]
@@ -109,10 +112,11 @@ class StackSettings(BaseSettings):
     # CPUs the Ray head offers to training runs; defaults to the machine's core count.
     ray_num_cpus: int = Field(default_factory=_default_num_cpus, ge=1)
 
-    # First gRPC port of Gyre services; each installed service gets the next one, in
-    # the order of their names, unless service_ports names it.
+    # First gRPC port for services that declare no default_port (each gets the next
+    # port no other service uses, in the order of their names).
     service_base_port: int = 50051
-    # Explicit gRPC ports per service name, e.g. {"data-registry": 50061}.
+    # gRPC port per service name, over its default_port, e.g. {"data_registry": 50061}
+    # (GYRE_STACK__SERVICE_PORTS='{"data_registry": 50061}').
     service_ports: dict[str, int] = Field(default_factory=dict)
 
     # Seconds `gyre up` waits for every component to become ready.

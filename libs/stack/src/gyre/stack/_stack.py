@@ -467,7 +467,7 @@ def _first_start(
     stack_id = uuid.uuid4().hex
     _prepare_state_dir(layout, components, credentials)
     layout.stack_id_file.write_text(stack_id + "\n")
-    environment = client_environment(layout, settings, credentials)
+    environment = client_environment(layout, settings, credentials, services, service_ports)
     _write_private(
         layout.supervisord_conf,
         render_supervisord_conf(
@@ -495,6 +495,8 @@ def _first_start(
             "s3": settings.s3_port,
         },
         "endpoints": {c.name: c.endpoint for c in components},
+        # host:port per service key, what gyre.sdk.endpoints.resolve_address reads.
+        "services": {name: f"{settings.host}:{port}" for name, port in service_ports.items()},
         "env": environment,
         "components": [
             {

@@ -61,8 +61,20 @@ def _escape(value: str) -> str:
 
 
 def _quote_env(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{_escape(escaped)}"'
+    """Quote a value for ``environment=``.
+
+    supervisord splits it with a non-POSIX ``shlex`` (no escapes) and strips quote
+    characters from both ends of each value, so a value is wrapped in whichever quote
+    it does not contain and may not start or end with a quote.
+    """
+    if value[:1] in {'"', "'"} or value[-1:] in {'"', "'"}:
+        raise ValueError(
+            f"supervisord cannot pass a value that starts or ends with a quote: {value!r}"
+        )
+    for quote in ('"', "'"):
+        if quote not in value:
+            return f"{quote}{_escape(value)}{quote}"
+    raise ValueError(f"supervisord cannot pass a value with both quote characters: {value!r}")
 
 
 def _environment_line(environment: Mapping[str, str]) -> str:
