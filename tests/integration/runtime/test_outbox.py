@@ -202,6 +202,8 @@ async def test_relay_across_nats_restart_delivers_each_event_once(
         await asyncio.to_thread(nats_server.stop)
         # Commits succeed while NATS is down: the events wait in the outbox.
         ids += [await _create_widget(db, outbox, f"during-{i}") for i in range(5)]
+        # Keep NATS down until the relay has failed a publish and kept the row pending.
+        await eventually(lambda: _failed_pending(db))
         await asyncio.to_thread(nats_server.start)
 
         await eventually(lambda: _has_applied(db, "restart-test", ids))
@@ -220,6 +222,16 @@ async def test_relay_across_nats_restart_delivers_each_event_once(
             select(func.count()).where(OutboxRecord.published_at.is_(None))
         )
     assert pending == 0
+
+
+async def _failed_pending(db: Database) -> bool:
+    async with db.transaction() as session:
+        failed = await session.scalar(
+            select(func.count()).where(
+                OutboxRecord.published_at.is_(None), OutboxRecord.attempts > 0
+            )
+        )
+    return bool(failed)
 
 
 async def _has_applied(db: Database, consumer: str, ids: list[str]) -> bool:

@@ -60,8 +60,13 @@ async def connect_nats(
         Unavailable: no server answered within ``initial_timeout_s``.
     """
 
+    holder: list[Client] = []
+
     async def on_error(exc: Exception) -> None:
-        _log.warning("nats error: %s", exc)
+        # Refused connections repeat every reconnect_wait_s while NATS is away: the
+        # disconnection was already logged once.
+        reconnecting = bool(holder) and holder[0].is_reconnecting
+        _log.log(logging.DEBUG if reconnecting else logging.WARNING, "nats error: %s", exc)
 
     async def on_disconnected() -> None:
         _log.warning("nats disconnected; reconnecting")
@@ -87,6 +92,7 @@ async def connect_nats(
         client: Client = await asyncio.wait_for(connecting, timeout=initial_timeout_s)
     except TimeoutError as exc:
         raise Unavailable(f"no NATS server answered at {settings.url}") from exc
+    holder.append(client)
     return client
 
 
