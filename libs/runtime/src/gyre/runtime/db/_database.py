@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from sqlalchemy import event
@@ -38,6 +39,7 @@ __all__ = [
     "DEFAULT_SQLITE_BUSY_TIMEOUT_MS",
     "Database",
     "after_commit",
+    "ensure_sqlite_directory",
     "is_retryable",
     "translate_integrity_error",
 ]
@@ -140,6 +142,7 @@ class Database:
             kwargs.update(pool_size=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
+            ensure_sqlite_directory(url)
             _configure_sqlite(self.engine, busy_timeout_ms=sqlite_busy_timeout_ms)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -214,6 +217,14 @@ class Database:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.dispose()
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """Create the directory of an SQLite database file (no-op for other URLs)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from gyre.runtime.db import models as _models  # registers the runtime tables
 from gyre.runtime.db._base import RuntimeBase
+from gyre.runtime.db._database import ensure_sqlite_directory
 
 __all__ = [
     "RUNTIME_MIGRATIONS",
@@ -93,6 +94,7 @@ def sync_url(url: str) -> str:
 
 
 async def _run_locked(url: str, steps: Sequence[tuple[MigrationChain, str, bool]]) -> None:
+    ensure_sqlite_directory(url)
     engine = create_async_engine(url, poolclass=pool.NullPool)
     try:
         async with engine.begin() as conn:
