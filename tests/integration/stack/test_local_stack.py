@@ -1,0 +1,254 @@
+"""`gyre up / status / down` against the real components, run as the CLI users run it.
+
+One test walks the whole life cycle on free ports in a temporary home: up, status,
+a second up, a crashed component, down — and then checks that nothing of the stack
+is left running. It always tears the stack down, even when an assertion fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from gyre.stack import STACK_ID_ENV, StackLayout, StackSettings, discover_services
+from gyre.stack._supervisor import SupervisorClient
+
+pytestmark = pytest.mark.integration
+
+GYRE = str(Path(sys.executable).parent / "gyre")
+INFRASTRUCTURE = {"nats", "s3", "triton", "ray"}
+UP_TIMEOUT_S = 150.0
+STATUS_TIMEOUT_S = 20.0
+# Port settings of StackSettings (everything but the Ray worker range and service ports).
+PORT_SETTINGS = [
+    name
+    for name in StackSettings.model_fields
+    if name.endswith("_port") and name not in {"ray_min_worker_port", "ray_max_worker_port"}
+]
+WORKER_RANGE = (StackSettings().ray_min_worker_port, StackSettings().ray_max_worker_port)
+
+
+class _Ports:
+    """Free ports outside Ray's worker ranges, each with its +10000 twin free too."""
+
+    def __init__(self) -> None:
+        self.used: set[int] = set()
+
+    def take(self) -> int:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            twin = port + 10_000
+            if (
+                twin <= 65_535
+                and not 10_002 <= port <= 19_999
+                and not WORKER_RANGE[0] <= port <= WORKER_RANGE[1]
+                and not WORKER_RANGE[0] <= twin <= WORKER_RANGE[1]
+                and not {port, twin} & self.used
+            ):
+                self.used |= {port, twin}
+                return port
+
+
+def _stack_env(home: Path) -> tuple[dict[str, str], set[int]]:
+    """Environment for the CLI with every port free, and all ports the stack may open."""
+    ports = _Ports()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GYRE_", "RAY_"))}
+    env["GYRE_HOME"] = str(home)
+    for name in PORT_SETTINGS:
+        env[f"GYRE_STACK__{name.upper()}"] = str(ports.take())
+    services = {spec.name: ports.take() for spec in discover_services()}
+    env["GYRE_STACK__SERVICE_PORTS"] = json.dumps(services)
+    env["GYRE_STACK__RAY_NUM_CPUS"] = "1"
+    return env, ports.used
+
+
+def _gyre(
+    *args: str, env: dict[str, str], timeout: float = STATUS_TIMEOUT_S
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [GYRE, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _status(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
+    result = _gyre("status", "--json", env=env)
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["components"]
+    components = {c["name"]: c for c in payload["components"]}
+    for component in components.values():
+        assert set(component) == {"name", "healthy", "endpoint", "detail"}
+    return result.returncode, components
+
+
+def _stack_processes(stack_id: str, home: Path) -> list[str]:
+    """Every live process that carries the stack id or names the home on its command line."""
+    found = []
+    for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            if proc.environ().get(STACK_ID_ENV) == stack_id or str(home) in cmdline:
+                found.append(f"{proc.info['name']}[{proc.pid}] {cmdline[:120]}")
+    return found
+
+
+def _listening(ports: set[int]) -> list[str]:
+    listening = []
+    for conn in psutil.net_connections(kind="tcp"):
+        port = getattr(conn.laddr, "port", None)
+        if conn.status == psutil.CONN_LISTEN and port in ports:
+            listening.append(f"{port} (pid {conn.pid})")
+    return listening
+
+
+@pytest.fixture
+def stack_home() -> Iterator[Path]:
+    # Short on purpose: sockets and Ray's temp dir then live inside the home.
+    home = Path(tempfile.mkdtemp(prefix="gyre-it-"))
+    try:
+        yield home
+    finally:
+        layout = StackLayout.for_home(home)
+        shutil.rmtree(home, ignore_errors=True)
+        shutil.rmtree(layout.short_dir, ignore_errors=True)
+
+
+def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path) -> None:
+    env, our_ports = _stack_env(stack_home)
+    layout = StackLayout.for_home(stack_home)
+    expected = INFRASTRUCTURE | {spec.name for spec in discover_services()}
+    stack_id = ""
+    try:
+        # -- gyre up: everything starts and is healthy.
+        started = time.monotonic()
+        up = _gyre("up", "--home", str(stack_home), env=env, timeout=UP_TIMEOUT_S)
+        up_s = time.monotonic() - started
+        assert up.returncode == 0, up.stdout + up.stderr
+        print(f"\ngyre up: all healthy after {up_s:.1f}s")
+        stack_id = layout.stack_id_file.read_text().strip()
+
+        code, components = _status(env)
+        assert code == 0, components
+        assert set(components) == expected
+        assert all(c["healthy"] for c in components.values()), components
+        stack = json.loads(layout.stack_json.read_text())
+        assert components["nats"]["endpoint"] == f"nats://127.0.0.1:{env['GYRE_STACK__NATS_PORT']}"
+        assert stack["env"]["GYRE_S3__ENDPOINT"] == f"127.0.0.1:{env['GYRE_STACK__S3_PORT']}"
+        assert f"GYRE_RAY__ADDRESS=http://127.0.0.1:{env['GYRE_STACK__RAY_DASHBOARD_PORT']}" in (
+            layout.env_file.read_text()
+        )
+        for name in expected:
+            assert layout.log(name).stat().st_size > 0, name
+        # Triton's Python backend directory was built under the state dir.
+        assert (layout.triton_backends / "python" / "triton_python_backend_stub").exists()
+
+        client = SupervisorClient(layout.supervisor_socket)
+        supervisord_pid = client.pid()
+        pids = {name: int(info["pid"]) for name, info in client.processes().items()}
+        assert all(pids.values()), pids
+
+        # -- the stack's own S3 credentials work and `up` created the artifacts bucket.
+        from minio import Minio
+
+        s3 = Minio(
+            stack["env"]["GYRE_S3__ENDPOINT"],
+            access_key=stack["env"]["GYRE_S3__ACCESS_KEY"],
+            secret_key=stack["env"]["GYRE_S3__SECRET_KEY"],
+            secure=False,
+        )
+        assert s3.bucket_exists("gyre")
+
+        # -- Ray's Jobs API answers clients that use the env file (token auth on).
+        client_env = {**env, **stack["env"]}
+        jobs = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os; from ray.job_submission import JobSubmissionClient as C; "
+                "print(C(os.environ['RAY_ADDRESS']).list_jobs())",
+            ],
+            env=client_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert jobs.returncode == 0, jobs.stderr[-2000:]
+        assert jobs.stdout.strip() == "[]"
+
+        # -- gyre up again: same supervisord, same component processes.
+        again = _gyre("up", "--home", str(stack_home), env=env, timeout=UP_TIMEOUT_S)
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already running" in again.stdout
+        assert client.pid() == supervisord_pid
+        assert {n: int(i["pid"]) for n, i in client.processes().items()} == pids
+        supervisords = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if "supervisord" in " ".join(p.info["cmdline"] or [])
+            and str(layout.supervisord_conf) in " ".join(p.info["cmdline"] or [])
+        ]
+        assert [p.pid for p in supervisords] == [supervisord_pid]
+
+        # -- kill -9 nats: status says so promptly, then supervisord restarts it.
+        os.kill(pids["nats"], signal.SIGKILL)
+        started = time.monotonic()
+        code, components = _status(env)
+        assert time.monotonic() - started < 10
+        assert code != 0
+        assert components["nats"]["healthy"] is False
+        assert components["nats"]["detail"]
+        assert all(components[n]["healthy"] for n in expected - {"nats"}), components
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            code, components = _status(env)
+            if code == 0:
+                break
+            time.sleep(0.5)
+        assert code == 0, components
+        new_nats_pid = int(client.processes()["nats"]["pid"])
+        assert new_nats_pid not in (0, pids["nats"])
+        pids["nats"] = new_nats_pid
+    finally:
+        started = time.monotonic()
+        down = _gyre("down", "--home", str(stack_home), env=env, timeout=120)
+        down_s = time.monotonic() - started
+        print(f"gyre down: {down_s:.1f}s\n{down.stdout}{down.stderr}")
+        leftovers = _stack_processes(stack_id, stack_home) if stack_id else []
+        for line in leftovers:  # clean up for the next test run before failing
+            with contextlib.suppress(psutil.Error, ValueError):
+                psutil.Process(int(line.split("[", 1)[1].split("]", 1)[0])).kill()
+
+    # -- gyre down left nothing behind.
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert leftovers == []
+    assert not psutil.pid_exists(supervisord_pid)
+    assert [pid for pid in pids.values() if psutil.pid_exists(pid)] == []
+    assert _listening(our_ports) == []
+    weed_sockets = [
+        path
+        for path in Path("/tmp").glob("seaweedfs-*.sock")
+        if any(path.name.endswith(f"-{port}.sock") for port in our_ports)
+    ]
+    assert weed_sockets == []
+    assert not layout.stack_json.exists()
+    assert not layout.supervisor_socket.exists()
+
+    code, components = _status(env)
+    assert code != 0
+    assert components == {}
