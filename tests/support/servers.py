@@ -4,6 +4,9 @@ Each server is a context manager that starts the real binary from the virtual
 environment (or, for PostgreSQL, from Debian's ``postgresql`` package), waits
 until it answers, and on exit stops it and checks that the process is gone.
 Nothing here is a fake: these are the components the integration tests name.
+
+The nats-server and ``weed server`` command lines are the local stack's own
+(:mod:`gyre.stack`), so tests run the components exactly as ``gyre up`` does.
 """
 
 from __future__ import annotations
@@ -14,13 +17,19 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from gyre.stack import (
+    nats_server_command,
+    s3_identities_json,
+    venv_executable,
+    weed_server_command,
+)
 
 __all__ = [
     "NatsServer",
@@ -36,13 +45,7 @@ STARTUP_TIMEOUT_S = 60.0
 
 def venv_bin(name: str) -> str:
     """Path of an executable installed in the running interpreter's environment."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise FileNotFoundError(f"{name} is not installed; run `make install`")
-    return found
+    return venv_executable(name)
 
 
 def free_port() -> int:
@@ -104,18 +107,13 @@ class NatsServer:
     def start(self) -> None:
         log = open(self.store_dir / "nats.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [
-                venv_bin("nats-server"),
-                "-js",
-                "-sd",
-                str(self.store_dir),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-m",
-                str(self.monitor_port),
-            ],
+            nats_server_command(
+                binary=venv_bin("nats-server"),
+                store_dir=self.store_dir,
+                host="127.0.0.1",
+                port=self.port,
+                monitor_port=self.monitor_port,
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -153,6 +151,7 @@ class SeaweedS3:
     access_key: str = "gyre"
     secret_key: str = "gyre-secret-key"
     proc: subprocess.Popen[bytes] | None = None
+    _grpc_sockets: list[Path] = field(default_factory=list, repr=False)
 
     @property
     def endpoint(self) -> str:
@@ -161,34 +160,33 @@ class SeaweedS3:
 
     def start(self) -> None:
         master, volume, filer = free_port(), free_port(), free_port()
+        # weed names a /tmp socket after each role's gRPC port and leaves it behind
+        # when killed; remembered here so stop() can remove them.
+        self._grpc_sockets = [
+            Path(tempfile.gettempdir()) / f"seaweedfs-{role}-grpc-{port + 10000}.sock"
+            for role, port in (
+                ("master", master),
+                ("volume", volume),
+                ("filer", filer),
+                ("s3", self.s3_port),
+            )
+        ]
         config = self.data_dir / "s3.json"
-        config.write_text(
-            '{"identities": [{"name": "gyre", "credentials": [{"accessKey": "%s", '
-            '"secretKey": "%s"}], "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}'
-            % (self.access_key, self.secret_key)
-        )
+        config.write_text(s3_identities_json(self.access_key, self.secret_key))
         log = open(self.data_dir / "weed.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
-            [
-                venv_bin("weed"),
-                "server",
-                f"-dir={self.data_dir}",
-                "-ip=127.0.0.1",
-                "-ip.bind=127.0.0.1",
-                f"-master.port={master}",
-                f"-master.port.grpc={master + 10000}",
-                f"-volume.port={volume}",
-                f"-volume.port.grpc={volume + 10000}",
-                f"-filer.port={filer}",
-                f"-filer.port.grpc={filer + 10000}",
-                "-s3",
-                f"-s3.port={self.s3_port}",
-                f"-s3.port.grpc={self.s3_port + 10000}",
-                "-s3.port.iceberg=0",
-                f"-s3.config={config}",
-                "-volume.max=0",
-                "-master.volumeSizeLimitMB=64",
-            ],
+            weed_server_command(
+                binary=venv_bin("weed"),
+                data_dir=self.data_dir,
+                host="127.0.0.1",
+                s3_port=self.s3_port,
+                master_port=master,
+                volume_port=volume,
+                filer_port=filer,
+                s3_config=config,
+                filer_socket=self.data_dir / "filer.sock",
+                s3_socket=self.data_dir / "s3.sock",
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -210,6 +208,8 @@ class SeaweedS3:
         if self.proc is not None:
             _stop(self.proc, timeout=2.0)
             self.proc = None
+            for sock in self._grpc_sockets:
+                sock.unlink(missing_ok=True)
 
     @classmethod
     @contextlib.contextmanager
@@ -269,7 +269,17 @@ class PostgresServer:
             shutil.chown(self.data_dir, user="postgres")
         subprocess.run(
             self._as_owner(
-                [str(bindir / "initdb"), "-D", str(pgdata), "-U", "gyre", "-A", "trust", "-E", "UTF8"]
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    "gyre",
+                    "-A",
+                    "trust",
+                    "-E",
+                    "UTF8",
+                ]
             ),
             check=True,
             capture_output=True,
