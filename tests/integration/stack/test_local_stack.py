@@ -3,6 +3,11 @@
 One test walks the whole life cycle on free ports in a temporary home: up, status,
 a second up, a crashed component, down — and then checks that nothing of the stack
 is left running. It always tears the stack down, even when an assertion fails.
+
+Besides every installed service, the stack runs one more through the ``gyre.services``
+entry point: the runtime's echo service (``tests/support/echo_server.py``, a real gRPC
+server on :func:`gyre.runtime.server.serve` with the standard health service),
+declared by a distribution that exists only on this test's ``PYTHONPATH``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ from gyre.stack._supervisor import SupervisorClient
 pytestmark = pytest.mark.integration
 
 GYRE = str(Path(sys.executable).parent / "gyre")
+TESTS_DIR = Path(__file__).resolve().parents[2]
+ECHO_SERVICE = "echo"
+_ECHO_DIST_MODULE = """
+import sys
+from types import SimpleNamespace
+
+SERVICE = SimpleNamespace(
+    name="echo",
+    # The echo server takes its port as an argument; the stack passes it in the env.
+    command=["/bin/sh", "-c", f'exec {sys.executable} -m support.echo_server "$GYRE_SERVER__PORT"'],
+    health_service="gyre.test.v1.EchoService",
+)
+"""
 INFRASTRUCTURE = {"nats", "s3", "triton", "ray"}
 UP_TIMEOUT_S = 150.0
 STATUS_TIMEOUT_S = 20.0
@@ -65,14 +83,29 @@ class _Ports:
                 return port
 
 
-def _stack_env(home: Path) -> tuple[dict[str, str], set[int]]:
+def _install_echo_service(site: Path) -> None:
+    """A distribution declaring the echo service as a ``gyre.services`` entry point."""
+    dist_info = site / "gyre_echo_service-0.0.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: gyre-echo-service\nVersion: 0.0.0\n"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        f"[gyre.services]\n{ECHO_SERVICE} = gyre_echo_service:SERVICE\n"
+    )
+    (site / "gyre_echo_service.py").write_text(_ECHO_DIST_MODULE)
+
+
+def _stack_env(home: Path, site: Path) -> tuple[dict[str, str], set[int]]:
     """Environment for the CLI with every port free, and all ports the stack may open."""
     ports = _Ports()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GYRE_", "RAY_"))}
     env["GYRE_HOME"] = str(home)
+    env["PYTHONPATH"] = os.pathsep.join([str(site), str(TESTS_DIR)])
     for name in PORT_SETTINGS:
         env[f"GYRE_STACK__{name.upper()}"] = str(ports.take())
     services = {spec.name: ports.take() for spec in discover_services()}
+    services[ECHO_SERVICE] = ports.take()
     env["GYRE_STACK__SERVICE_PORTS"] = json.dumps(services)
     env["GYRE_STACK__RAY_NUM_CPUS"] = "1"
     return env, ports.used
@@ -128,10 +161,11 @@ def stack_home() -> Iterator[Path]:
         shutil.rmtree(layout.short_dir, ignore_errors=True)
 
 
-def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path) -> None:
-    env, our_ports = _stack_env(stack_home)
+def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_path: Path) -> None:
+    _install_echo_service(tmp_path / "site")
+    env, our_ports = _stack_env(stack_home, tmp_path / "site")
     layout = StackLayout.for_home(stack_home)
-    expected = INFRASTRUCTURE | {spec.name for spec in discover_services()}
+    expected = INFRASTRUCTURE | {spec.name for spec in discover_services()} | {ECHO_SERVICE}
     stack_id = ""
     try:
         # -- gyre up: everything starts and is healthy.
@@ -152,6 +186,10 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path) -> None
         assert f"GYRE_RAY__ADDRESS=http://127.0.0.1:{env['GYRE_STACK__RAY_DASHBOARD_PORT']}" in (
             layout.env_file.read_text()
         )
+        echo_port = json.loads(env["GYRE_STACK__SERVICE_PORTS"])[ECHO_SERVICE]
+        assert stack["services"][ECHO_SERVICE] == f"127.0.0.1:{echo_port}"
+        assert components[ECHO_SERVICE]["detail"] == "SERVING"
+        assert f"GYRE_ECHO_ADDRESS=127.0.0.1:{echo_port}" in layout.env_file.read_text()
         for name in expected:
             assert layout.log(name).stat().st_size > 0, name
         # Triton's Python backend directory was built under the state dir.
