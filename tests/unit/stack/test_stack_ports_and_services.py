@@ -34,6 +34,11 @@ def test_no_conflicts_with_defaults_when_ports_are_free() -> None:
     assert find_port_conflicts(StackSettings(), {}, is_free=_always_free) == []
 
 
+def test_unbindable_host_is_one_clear_conflict() -> None:
+    (conflict,) = find_port_conflicts(StackSettings(host="192.0.2.254"), {})
+    assert str(conflict).startswith("host: cannot listen on 192.0.2.254")
+
+
 def test_duplicate_port_names_both_settings() -> None:
     settings = StackSettings(triton_http_port=4222)
     (conflict,) = find_port_conflicts(settings, {}, is_free=_always_free)

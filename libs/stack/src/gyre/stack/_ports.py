@@ -49,6 +49,8 @@ class PortConflict:
     reason: str
 
     def __str__(self) -> str:
+        if not self.port:  # the host itself, not one port
+            return f"{self.setting}: {self.reason}"
         return f"port {self.port} ({self.setting}): {self.reason}"
 
 
@@ -104,6 +106,11 @@ def find_port_conflicts(
     Returns an empty list when the stack can start. ``is_free(host, port)`` is
     injectable for tests.
     """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((settings.host, 0))
+        except OSError as exc:
+            return [PortConflict("host", 0, f"cannot listen on {settings.host}: {exc.strerror}")]
     conflicts: list[PortConflict] = []
     ports = planned_ports(settings, service_ports)
     owner: dict[int, str] = {}

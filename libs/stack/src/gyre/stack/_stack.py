@@ -463,9 +463,12 @@ def _first_start(
     conflicts = find_port_conflicts(settings, service_ports)
     if conflicts:
         raise PortConflictError(conflicts)
-    components = plan_components(layout, settings, credentials, services, service_ports)
     stack_id = uuid.uuid4().hex
-    _prepare_state_dir(layout, components, credentials)
+    try:
+        components = plan_components(layout, settings, credentials, services, service_ports)
+        _prepare_state_dir(layout, components, credentials)
+    except OSError as exc:  # FileNotFoundError: a component is not installed
+        raise StackError(f"cannot prepare the stack in {layout.home}: {exc}") from exc
     layout.stack_id_file.write_text(stack_id + "\n")
     environment = client_environment(layout, settings, credentials, services, service_ports)
     _write_private(

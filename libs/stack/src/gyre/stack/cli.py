@@ -49,6 +49,7 @@ def up(home: _HomeOption = None) -> None:
     """
     from gyre.runtime.settings import GyreSettings
     from gyre.stack._ports import PortConflictError
+    from gyre.stack._services import ServiceSpecError
     from gyre.stack._settings import StackSettings
     from gyre.stack._stack import StackError
     from gyre.stack._stack import up as stack_up
@@ -66,7 +67,7 @@ def up(home: _HomeOption = None) -> None:
     except PortConflictError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_PORT_CONFLICT) from exc
-    except StackError as exc:
+    except (StackError, ServiceSpecError) as exc:
         _err(f"gyre up failed: {exc}")
         raise typer.Exit(EXIT_UNHEALTHY) from exc
     verb = "was already running" if report.already_running else "is up"
