@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support.servers import NatsServer, PostgresServer, SeaweedS3
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
