@@ -20,10 +20,12 @@ $(STAMP): requirements/dev.txt libs/*/pyproject.toml $(wildcard services/*/pypro
 protos: $(STAMP)
 	$(BIN)/python scripts/gen_protos.py
 
+PY_DIRS := $(wildcard libs services tests scripts benchmarks)
+
 lint: $(STAMP)
 	cd protos && ../$(BIN)/buf lint
-	$(BIN)/ruff check libs services tests scripts benchmarks
-	$(BIN)/ruff format --check libs services tests scripts benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
