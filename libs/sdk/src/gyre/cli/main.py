@@ -26,6 +26,13 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Gyre: the whole ML lifecycle as gRPC services and events."""
+    # A callback keeps `gyre` a command group even when only one sub-command is
+    # installed (typer would otherwise run that command directly).
+
+
 def _load_plugins() -> None:
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         register = ep.load()
