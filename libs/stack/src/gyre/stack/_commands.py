@@ -8,9 +8,11 @@ command line.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import sysconfig
+from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "ray_head_command",
     "s3_identities_json",
     "site_packages",
+    "triton_environment",
     "triton_ld_library_path",
     "triton_server_command",
     "venv_executable",
@@ -148,6 +151,40 @@ def triton_ld_library_path(existing: str = "") -> str:
     """``LD_LIBRARY_PATH`` for the wheel's ``tritonserver``: its bundled libraries first."""
     libs = str(site_packages() / TRITON_LIBS_RELPATH)
     return f"{libs}:{existing}" if existing else libs
+
+
+def triton_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``LD_LIBRARY_PATH`` and ``PATH`` for ``tritonserver``, over ``environ`` (default: ours).
+
+    Only these two variables are returned; the caller merges them into the process's
+    environment. What Triton's Python backend stub needs to run models with this
+    environment's packages (numpy, onnxruntime, ...):
+
+    - ``LD_LIBRARY_PATH``: the wheel's bundled libraries first, then the directory of
+      the running interpreter's ``libpython`` (when it is a shared library). The stub
+      links ``libpython3.X.so.1.0``; without this it embeds whatever CPython the OS
+      has (Debian's 3.11.2 next to a pyenv 3.11.7 venv, say), or fails to start
+      where the OS has none.
+    - ``PATH``: this environment's ``bin`` first. The stub starts an *isolated*
+      interpreter (``PyConfig_InitIsolatedConfig``, so ``PYTHONPATH`` and
+      ``PYTHONHOME`` are ignored) with an empty ``argv[0]``, and CPython then finds
+      its own location by looking ``python3`` up on ``PATH``. Finding the venv's
+      ``python3`` makes it read the venv's ``pyvenv.cfg``: ``sys.prefix`` is the venv
+      and its ``site-packages`` (``.pth`` files included) is on ``sys.path``.
+    """
+    env = os.environ if environ is None else environ
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    soname = sysconfig.get_config_var("INSTSONAME") or ""
+    if not (libdir and soname and (Path(libdir) / soname).is_file()):
+        libdir = ""  # a static interpreter: the stub falls back to the OS's libpython
+    existing = env.get("LD_LIBRARY_PATH", "")
+    ld_path = triton_ld_library_path(":".join(part for part in (libdir, existing) if part))
+    bindir = str(Path(sys.executable).parent)
+    path = env.get("PATH", os.defpath)
+    return {
+        "LD_LIBRARY_PATH": ld_path,
+        "PATH": f"{bindir}{os.pathsep}{path}" if path else bindir,
+    }
 
 
 def build_triton_backend_dir(backends: Path, *, python_version: str | None = None) -> Path:

@@ -8,7 +8,6 @@ current shell's settings say.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ from gyre.stack._commands import (
     nats_server_command,
     ray_head_command,
     site_packages,
-    triton_ld_library_path,
+    triton_environment,
     triton_server_command,
     venv_executable,
     weed_server_command,
@@ -246,9 +245,8 @@ def _triton(layout: StackLayout, settings: StackSettings) -> Component:
             command=command,
             directory=layout.home,
             log_file=layout.log("triton"),
-            environment={
-                "LD_LIBRARY_PATH": triton_ld_library_path(os.environ.get("LD_LIBRARY_PATH", ""))
-            },
+            # Bundled libraries, and PATH so the Python backend runs this environment.
+            environment=triton_environment(),
             startsecs=_STARTSECS["triton"],
             stopwaitsecs=_STOPWAITSECS["triton"],
             priority=_INFRA_PRIORITY,
