@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.servers import NatsServer, PostgresServer, SeaweedS3
+from support.servers import NatsServer, PostgresServer, RayHead, SeaweedS3, TritonServer
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -28,6 +28,24 @@ def s3_server() -> Iterator[SeaweedS3]:
     """A real S3 endpoint (SeaweedFS), shared by the session."""
     with SeaweedS3.running() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def triton_server() -> Iterator[TritonServer]:
+    """A real Triton (explicit model control, Python backend), shared by the session.
+
+    Tests write models into ``triton_server.model_repository`` under names of their
+    own and load / unload them through the client.
+    """
+    with TritonServer.running() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def ray_head() -> Iterator[RayHead]:
+    """A real Ray head (token auth on, 1 CPU), shared by the session."""
+    with RayHead.running() as head:
+        yield head
 
 
 @pytest.fixture(scope="session")
