@@ -211,14 +211,19 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
         )
         assert s3.bucket_exists("gyre")
 
-        # -- Ray's Jobs API answers clients that use the env file (token auth on).
+        # -- Ray's Jobs API runs a job for clients that use the env file (token auth on).
         client_env = {**env, **stack["env"]}
         jobs = subprocess.run(
             [
                 sys.executable,
                 "-c",
-                "import os; from ray.job_submission import JobSubmissionClient as C; "
-                "print(C(os.environ['RAY_ADDRESS']).list_jobs())",
+                "import os, time; from ray.job_submission import JobSubmissionClient as C; "
+                "c = C(os.environ['RAY_ADDRESS']); "
+                "j = c.submit_job(entrypoint='python -c \"import sys; print(sys.prefix)\"'); "
+                "deadline = time.monotonic() + 60\n"
+                "while not c.get_job_status(j).is_terminal() and time.monotonic() < deadline:\n"
+                "    time.sleep(0.2)\n"
+                "print(c.get_job_status(j)); print(c.get_job_logs(j).strip())",
             ],
             env=client_env,
             capture_output=True,
@@ -227,7 +232,11 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
             check=False,
         )
         assert jobs.returncode == 0, jobs.stderr[-2000:]
-        assert jobs.stdout.strip() == "[]"
+        # The job ran with this environment's interpreter (the stack puts it first on
+        # PATH), so a training entrypoint finds Gyre's packages.
+        status, *log_lines = jobs.stdout.splitlines()
+        assert status == "SUCCEEDED", jobs.stdout
+        assert sys.prefix in [line.strip() for line in log_lines], jobs.stdout
 
         # -- gyre up again: same supervisord, same component processes.
         again = _gyre("up", "--home", str(stack_home), env=env, timeout=UP_TIMEOUT_S)

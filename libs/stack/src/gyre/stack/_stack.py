@@ -294,6 +294,13 @@ def _start_supervisord(layout: StackLayout, stack_id: str) -> SupervisorClient:
         layout.supervisor_socket.unlink()  # stale: nothing answered on it
     env = dict(os.environ)
     env[STACK_ID_ENV] = stack_id
+    # Every component runs with this environment's bin first on PATH, as if it were
+    # activated: Ray job entrypoints that say `python ...` and Triton's Python
+    # backend stub must find this interpreter and its packages, not the system's.
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(
+        [venv_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)]
+    )
     result = subprocess.run(
         [sys.executable, "-m", "supervisor.supervisord", "-c", str(layout.supervisord_conf)],
         env=env,
