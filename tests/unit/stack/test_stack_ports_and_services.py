@@ -68,10 +68,17 @@ def test_service_port_conflict() -> None:
 
 @pytest.fixture
 def listening_port() -> Iterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        yield int(sock.getsockname()[1])
+    """A port something listens on, low enough to be any setting (S3's + 10000 <= 65535)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            if port + 10000 > 65535 or 10002 <= port <= 21999:
+                continue
+            sock.listen()
+            yield port
+            return
+    pytest.fail("no suitable free port found in 100 tries")
 
 
 def test_port_in_use_is_reported_with_its_setting(listening_port: int) -> None:

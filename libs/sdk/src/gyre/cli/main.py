@@ -10,6 +10,7 @@ depends on server packages.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from typing import Annotated
 
 import typer
 
@@ -26,8 +27,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        version()
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed Gyre distributions and exit.",
+        ),
+    ] = False,
+) -> None:
     """Gyre: the whole ML lifecycle as gRPC services and events."""
     # A callback keeps `gyre` a command group even when only one sub-command is
     # installed (typer would otherwise run that command directly).

@@ -138,9 +138,12 @@ def logs(
     from gyre.stack._layout import StackLayout
     from gyre.stack._stack import read_log_tail
 
-    path = StackLayout.for_home(_home(home)).log(component)
+    layout = StackLayout.for_home(_home(home))
+    path = layout.log(component)
     if not path.exists():
-        _err(f"no log for {component!r} at {path}")
+        known = sorted(p.stem for p in path.parent.glob("*.log"))
+        hint = f"; logs here: {', '.join(known)}" if known else "; is the stack up in this home?"
+        _err(f"no log for {component!r} at {path}{hint}")
         raise typer.Exit(EXIT_UNHEALTHY)
     typer.echo(read_log_tail(path, lines))
     if not follow:
