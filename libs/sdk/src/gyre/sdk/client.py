@@ -26,7 +26,7 @@ import functools
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 import grpc
 import grpc.aio
@@ -142,7 +142,33 @@ class _TranslatingStub:
         return method
 
 
+class _Service(Generic[StubT]):
+    """Class attribute giving a client's translating stub for one service, created once
+    per client instance on first access."""
+
+    def __init__(self, info: ServiceInfo, stub_type: type[StubT]) -> None:
+        self._info = info
+        self._stub_type = stub_type
+        self._attr = f"_stub_{info.key}"
+
+    @overload
+    def __get__(self, client: None, owner: type[Any]) -> _Service[StubT]: ...
+    @overload
+    def __get__(self, client: _BaseClient, owner: type[Any]) -> StubT: ...
+    def __get__(self, client: _BaseClient | None, owner: type[Any]) -> StubT | _Service[StubT]:
+        if client is None:
+            return self
+        stub: StubT | None = client.__dict__.get(self._attr)
+        if stub is None:
+            stub = client._stub(self._info, self._stub_type)
+            client.__dict__[self._attr] = stub
+        return stub
+
+
 class _BaseClient:
+    def _stub(self, info: ServiceInfo, stub_type: type[StubT]) -> StubT:
+        raise NotImplementedError
+
     def __init__(
         self,
         *,
@@ -192,35 +218,18 @@ class GyreClient(_BaseClient):
         wrap = functools.partial(_SyncMethod, default_timeout=self._timeout)
         return cast(StubT, _TranslatingStub(stub_type(self.channel(info)), wrap))  # type: ignore[call-arg]
 
-    @functools.cached_property
-    def data(self) -> DataRegistryServiceStub:
-        """The data registry (``gyre.data.v1.DataRegistryService``)."""
-        return self._stub(DATA_REGISTRY, DataRegistryServiceStub)
-
-    @functools.cached_property
-    def training(self) -> TrainingServiceStub:
-        """The training scheduler (``gyre.training.v1.TrainingService``)."""
-        return self._stub(TRAINING, TrainingServiceStub)
-
-    @functools.cached_property
-    def models(self) -> ModelRegistryServiceStub:
-        """The model registry (``gyre.models.v1.ModelRegistryService``)."""
-        return self._stub(MODEL_REGISTRY, ModelRegistryServiceStub)
-
-    @functools.cached_property
-    def validation(self) -> ValidationServiceStub:
-        """The validation gate (``gyre.validation.v1.ValidationService``)."""
-        return self._stub(VALIDATION, ValidationServiceStub)
-
-    @functools.cached_property
-    def inference(self) -> InferenceServiceStub:
-        """The inference gateway (``gyre.inference.v1.InferenceService``)."""
-        return self._stub(INFERENCE, InferenceServiceStub)
-
-    @functools.cached_property
-    def monitoring(self) -> MonitoringServiceStub:
-        """The monitor (``gyre.monitoring.v1.MonitoringService``)."""
-        return self._stub(MONITORING, MonitoringServiceStub)
+    data = _Service(DATA_REGISTRY, DataRegistryServiceStub)
+    """The data registry (``gyre.data.v1.DataRegistryService``)."""
+    training = _Service(TRAINING, TrainingServiceStub)
+    """The training scheduler (``gyre.training.v1.TrainingService``)."""
+    models = _Service(MODEL_REGISTRY, ModelRegistryServiceStub)
+    """The model registry (``gyre.models.v1.ModelRegistryService``)."""
+    validation = _Service(VALIDATION, ValidationServiceStub)
+    """The validation gate (``gyre.validation.v1.ValidationService``)."""
+    inference = _Service(INFERENCE, InferenceServiceStub)
+    """The inference gateway (``gyre.inference.v1.InferenceService``)."""
+    monitoring = _Service(MONITORING, MonitoringServiceStub)
+    """The monitor (``gyre.monitoring.v1.MonitoringService``)."""
 
     def close(self) -> None:
         """Close every channel this client opened."""
@@ -267,35 +276,18 @@ class AsyncGyreClient(_BaseClient):
         wrap = functools.partial(_AsyncMethod, default_timeout=self._timeout)
         return cast(StubT, _TranslatingStub(stub_type(self.channel(info)), wrap))  # type: ignore[call-arg]
 
-    @functools.cached_property
-    def data(self) -> DataRegistryServiceStub:
-        """The data registry; methods are awaitable."""
-        return self._stub(DATA_REGISTRY, DataRegistryServiceStub)
-
-    @functools.cached_property
-    def training(self) -> TrainingServiceStub:
-        """The training scheduler; methods are awaitable."""
-        return self._stub(TRAINING, TrainingServiceStub)
-
-    @functools.cached_property
-    def models(self) -> ModelRegistryServiceStub:
-        """The model registry; methods are awaitable."""
-        return self._stub(MODEL_REGISTRY, ModelRegistryServiceStub)
-
-    @functools.cached_property
-    def validation(self) -> ValidationServiceStub:
-        """The validation gate; methods are awaitable."""
-        return self._stub(VALIDATION, ValidationServiceStub)
-
-    @functools.cached_property
-    def inference(self) -> InferenceServiceStub:
-        """The inference gateway; methods are awaitable."""
-        return self._stub(INFERENCE, InferenceServiceStub)
-
-    @functools.cached_property
-    def monitoring(self) -> MonitoringServiceStub:
-        """The monitor; methods are awaitable."""
-        return self._stub(MONITORING, MonitoringServiceStub)
+    data = _Service(DATA_REGISTRY, DataRegistryServiceStub)
+    """The data registry; methods are awaitable."""
+    training = _Service(TRAINING, TrainingServiceStub)
+    """The training scheduler; methods are awaitable."""
+    models = _Service(MODEL_REGISTRY, ModelRegistryServiceStub)
+    """The model registry; methods are awaitable."""
+    validation = _Service(VALIDATION, ValidationServiceStub)
+    """The validation gate; methods are awaitable."""
+    inference = _Service(INFERENCE, InferenceServiceStub)
+    """The inference gateway; methods are awaitable."""
+    monitoring = _Service(MONITORING, MonitoringServiceStub)
+    """The monitor; methods are awaitable; streams are async iterators."""
 
     async def close(self) -> None:
         """Close every channel this client opened."""
