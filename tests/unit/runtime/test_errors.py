@@ -200,3 +200,81 @@ def test_errors_survive_pickling_with_their_details() -> None:
         [FieldViolation("f", "d")],
     )
     assert str(back) == "bad"
+
+
+def test_non_string_message_metadata_and_field_violations_are_coerced() -> None:
+    err = NotFound(12345, metadata={"a": 1, 2: None}, field_violations=[FieldViolation(3, 4)])  # type: ignore[arg-type]
+
+    assert (err.message, str(err)) == ("12345", "12345")
+    assert err.metadata == {"a": "1", "2": "None"}
+    assert err.field_violations == [FieldViolation("3", "4")]
+    status = to_status(err)
+    assert status.message == "12345"
+    assert dict(_error_info(status).metadata) == {"a": "1", "2": "None"}
+
+
+def _wire_bytes(message: str) -> int:
+    """Length of ``message`` percent-encoded as gRPC sends it in ``grpc-message``."""
+    return sum(1 if " " <= c <= "~" and c != "%" else 3 * len(c.encode()) for c in message)
+
+
+@pytest.mark.parametrize("letter", ["x", "é", "%", "\U0001f600"])
+def test_an_oversized_error_is_bounded_and_keeps_its_code_and_error_info(letter: str) -> None:
+    err = InvalidArgument(
+        letter * 100_000,
+        reason="TOO_BIG",
+        metadata={f"key{i}": letter * 5000 for i in range(100)},
+        field_violations=[FieldViolation(f"field{i}", letter * 5000) for i in range(100)],
+    )
+
+    grpc_status = to_grpc_status(err, trailing_metadata=[("x-request-id", "r1")])
+    status = to_status(err)
+
+    assert grpc_status.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert grpc_status.details == status.message
+    assert status.message.endswith(errors.TRUNCATED_SUFFIX)
+    assert status.message.startswith(letter * 10)
+    assert _wire_bytes(status.message) <= errors.MAX_MESSAGE_BYTES
+    details_size = sum(len(d.value) for d in status.details)
+    assert details_size <= errors.MAX_DETAILS_BYTES
+    info = _error_info(status)
+    assert (info.reason, info.domain) == ("TOO_BIG", ERROR_DOMAIN)
+    assert info.metadata
+    for value in info.metadata.values():
+        assert len(value.encode()) <= errors.MAX_DETAIL_TEXT_BYTES
+        assert value.endswith(errors.TRUNCATED_SUFFIX)
+    # Everything gRPC sends stays under the 8 KiB a client accepts.
+    trailers = grpc_status.trailing_metadata
+    assert _wire_bytes(grpc_status.details) + sum(len(k) + len(v) for k, v in trailers) < 7 * 1024
+    back = from_rpc_error(FakeRpcError(grpc_status.code, grpc_status.details, trailers))
+    assert type(back) is InvalidArgument
+    assert back.reason == "TOO_BIG"
+
+
+def test_metadata_is_kept_before_field_violations_and_in_order() -> None:
+    err = InvalidArgument(
+        "bad",
+        metadata={f"k{i}": "v" * 400 for i in range(10)},
+        field_violations=[FieldViolation("f", "d" * 400)],
+    )
+    status = to_status(err)
+
+    kept = list(_error_info(status).metadata)
+    assert sorted(kept) == [f"k{i}" for i in range(len(kept))]
+    assert 0 < len(kept) < 10
+    # The details are full: the violation did not fit.
+    assert len(status.details) == 1
+
+
+def test_a_message_within_bounds_is_sent_unchanged() -> None:
+    message = "é" * (errors.MAX_MESSAGE_BYTES // 6)
+    assert to_status(NotFound(message)).message == message
+    assert to_status(NotFound("x" * errors.MAX_MESSAGE_BYTES)).message == (
+        "x" * errors.MAX_MESSAGE_BYTES
+    )
+
+
+def test_lone_surrogates_do_not_break_encoding() -> None:
+    status = to_status(NotFound("bad \ud800 text", metadata={"k": "\udfff"}))
+    assert status.message == "bad ? text"
+    assert dict(_error_info(status).metadata) == {"k": "?"}

@@ -17,6 +17,12 @@ catches exactly the classes a server raises::
             ...
 
 ``gyre.runtime.errors`` re-exports these same classes for service code.
+
+The encoded status is bounded so that it always fits gRPC's metadata limits (a
+client rejects trailers above 8 KiB, some of them at random, with
+RESOURCE_EXHAUSTED, which would replace the error it was meant to carry): the
+message is cut to :data:`MAX_MESSAGE_BYTES` and the details to
+:data:`MAX_DETAILS_BYTES`, marking what was cut with :data:`TRUNCATED_SUFFIX`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 import grpc
 from google.protobuf import any_pb2
@@ -32,7 +38,11 @@ from google.rpc import error_details_pb2, status_pb2
 
 __all__ = [
     "ERROR_DOMAIN",
+    "MAX_DETAILS_BYTES",
+    "MAX_DETAIL_TEXT_BYTES",
+    "MAX_MESSAGE_BYTES",
     "STATUS_DETAILS_KEY",
+    "TRUNCATED_SUFFIX",
     "Aborted",
     "AlreadyExists",
     "Cancelled",
@@ -64,6 +74,19 @@ ERROR_DOMAIN = "gyre.dev"
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 # AIP-193: a reason is UPPER_SNAKE_CASE, at most 63 characters.
 _REASON_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,61}[A-Z0-9]$")
+# Longest status message sent, in bytes as it travels in the "grpc-message" header
+# (percent-encoded: an ASCII character costs 1 byte, any other 3 per UTF-8 byte).
+MAX_MESSAGE_BYTES: Final = 2048
+# Longest serialized ErrorInfo + BadRequest; metadata entries and field violations
+# that would go beyond it are dropped, in order. With the message (sent twice: in
+# "grpc-message" and inside the status) the trailers stay under 8 KiB.
+MAX_DETAILS_BYTES: Final = 2048
+# Longest metadata key or value, field path or description, in UTF-8 bytes.
+MAX_DETAIL_TEXT_BYTES: Final = 512
+# Appended to any text cut to fit the bounds above.
+TRUNCATED_SUFFIX: Final = "… (truncated)"
+# Protobuf framing of one map entry or field violation (tags and lengths), upper bound.
+_ENTRY_OVERHEAD_BYTES: Final = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +104,15 @@ class GyreError(Exception):
     """Base of every error a Gyre service returns on purpose.
 
     Args:
-        message: Developer-facing description; sent as the status message.
+        message: Developer-facing description; sent as the status message (cut to
+            :data:`MAX_MESSAGE_BYTES` on the wire). Anything else is turned into
+            its ``str``.
         reason: UPPER_SNAKE_CASE machine-readable cause (``ErrorInfo.reason``),
             e.g. ``"MODEL_VERSION_NOT_FOUND"``; defaults to the class's
             ``default_reason`` (the status code's name).
         metadata: Extra string context for machines (``ErrorInfo.metadata``),
-            e.g. ``{"name": "models/m1/versions/3"}``.
+            e.g. ``{"name": "models/m1/versions/3"}``; keys and values that are
+            not strings are turned into their ``str``.
         field_violations: Invalid request fields, sent as ``google.rpc.BadRequest``.
 
     Raises:
@@ -104,21 +130,29 @@ class GyreError(Exception):
 
     def __init__(
         self,
-        message: str,
+        message: object,
         *,
         reason: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[Any, Any] | None = None,
         field_violations: Iterable[FieldViolation] = (),
     ) -> None:
+        # Coerced here, where the mistake is made, rather than failing later while
+        # the error is encoded for the wire (which would lose it).
+        message = message if isinstance(message, str) else str(message)
         super().__init__(message)
         reason = self.default_reason if reason is None else reason
-        if not _REASON_PATTERN.match(reason):
+        if not isinstance(reason, str) or not _REASON_PATTERN.match(reason):
             raise ValueError(f"error reason must be UPPER_SNAKE_CASE (2-63 chars), got {reason!r}")
         self.message = message
         self.reason = reason
         self.domain = ERROR_DOMAIN
-        self.metadata = dict(metadata or {})
-        self.field_violations = list(field_violations)
+        self.metadata = {str(k): str(v) for k, v in (metadata or {}).items()}
+        self.field_violations = [
+            v
+            if isinstance(v.field, str) and isinstance(v.description, str)
+            else FieldViolation(str(v.field), str(v.description))
+            for v in field_violations
+        ]
 
     def __str__(self) -> str:
         return self.message
@@ -278,20 +312,43 @@ def to_status(err: GyreError) -> status_pb2.Status:
 
     The details hold an ``ErrorInfo`` (always) and a ``BadRequest`` (when the
     error has field violations), each packed in a ``google.protobuf.Any``.
+
+    Bounded to fit gRPC's metadata limits: the message is cut to
+    :data:`MAX_MESSAGE_BYTES` (as percent-encoded in ``grpc-message``); every
+    metadata key and value, field path and description to
+    :data:`MAX_DETAIL_TEXT_BYTES`; cut text ends with :data:`TRUNCATED_SUFFIX`.
+    Metadata entries, then field violations, are kept in order while the details
+    fit in :data:`MAX_DETAILS_BYTES`; the rest are dropped.
     """
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=err.domain, metadata=err.metadata)
-    details = [_pack(info)]
-    if err.field_violations:
-        bad_request = error_details_pb2.BadRequest(
-            field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(
-                    field=v.field, description=v.description
-                )
-                for v in err.field_violations
-            ]
+    reason = _truncate(str(err.reason), MAX_DETAIL_TEXT_BYTES)
+    domain = _truncate(str(err.domain), MAX_DETAIL_TEXT_BYTES)
+    budget = MAX_DETAILS_BYTES - _utf8_len(reason) - _utf8_len(domain) - 2 * _ENTRY_OVERHEAD_BYTES
+    metadata: dict[str, str] = {}
+    for key, value in err.metadata.items():
+        entry_key = _truncate(str(key), MAX_DETAIL_TEXT_BYTES)
+        entry_value = _truncate(str(value), MAX_DETAIL_TEXT_BYTES)
+        cost = _utf8_len(entry_key) + _utf8_len(entry_value) + _ENTRY_OVERHEAD_BYTES
+        if cost > budget:
+            break
+        budget -= cost
+        metadata[entry_key] = entry_value
+    details = [_pack(error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata))]
+    violations: list[error_details_pb2.BadRequest.FieldViolation] = []
+    for violation in err.field_violations:
+        field_path = _truncate(str(violation.field), MAX_DETAIL_TEXT_BYTES)
+        description = _truncate(str(violation.description), MAX_DETAIL_TEXT_BYTES)
+        cost = _utf8_len(field_path) + _utf8_len(description) + _ENTRY_OVERHEAD_BYTES
+        if cost > budget:
+            break
+        budget -= cost
+        violations.append(
+            error_details_pb2.BadRequest.FieldViolation(field=field_path, description=description)
         )
-        details.append(_pack(bad_request))
-    return status_pb2.Status(code=err.code.value[0], message=err.message, details=details)
+    if violations:
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=violations)))
+    return status_pb2.Status(
+        code=err.code.value[0], message=_truncate_message(str(err.message)), details=details
+    )
 
 
 def to_grpc_status(
@@ -300,12 +357,12 @@ def to_grpc_status(
     """Encode an error as a ``grpc.Status`` for ``ServicerContext.abort_with_status``.
 
     The ``google.rpc.Status`` travels in the ``grpc-status-details-bin`` trailer,
-    after ``trailing_metadata``.
+    after ``trailing_metadata``; the status message is bounded as in :func:`to_status`.
     """
     status = to_status(err)
     return _GrpcStatus(
         code=err.code,
-        details=err.message,
+        details=status.message,
         trailing_metadata=(
             *trailing_metadata,
             (STATUS_DETAILS_KEY, status.SerializeToString()),
@@ -374,6 +431,47 @@ class _GrpcStatus(grpc.Status):  # type: ignore[misc]  # grpc is untyped
     code: grpc.StatusCode
     details: str
     trailing_metadata: tuple[tuple[str, str | bytes], ...]
+
+
+def _utf8(text: str) -> bytes:
+    # Lone surrogates cannot travel in a protobuf string; they become "?".
+    return text.encode("utf-8", "replace")
+
+
+def _utf8_len(text: str) -> int:
+    return len(_utf8(text))
+
+
+def _truncate(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, suffix included."""
+    encoded = _utf8(text)
+    if len(encoded) <= limit:
+        return encoded.decode("utf-8")
+    keep = encoded[: limit - _utf8_len(TRUNCATED_SUFFIX)]
+    return keep.decode("utf-8", "ignore") + TRUNCATED_SUFFIX
+
+
+def _wire_len(char: str) -> int:
+    """Bytes ``char`` takes in the percent-encoded ``grpc-message`` header."""
+    if " " <= char <= "~" and char != "%":
+        return 1
+    return 3 * len(_utf8(char))
+
+
+_SUFFIX_WIRE_LEN: Final = sum(_wire_len(c) for c in TRUNCATED_SUFFIX)
+
+
+def _truncate_message(message: str) -> str:
+    """``message`` cut to :data:`MAX_MESSAGE_BYTES` as sent in ``grpc-message``."""
+    used = 0
+    cut: int | None = None
+    for index, char in enumerate(message):
+        used += _wire_len(char)
+        if cut is None and used > MAX_MESSAGE_BYTES - _SUFFIX_WIRE_LEN:
+            cut = index
+        if used > MAX_MESSAGE_BYTES:
+            return _utf8(message[:cut]).decode("utf-8") + TRUNCATED_SUFFIX
+    return _utf8(message).decode("utf-8")
 
 
 def _pack(message: Any) -> any_pb2.Any:
