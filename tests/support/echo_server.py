@@ -6,6 +6,14 @@ depend on Gyre's own protos. The request text selects the behaviour:
 * ``"not_found"``, ``"invalid"``, ``"aborted"``, ``"data_loss"`` raise the
   matching :class:`~gyre.runtime.errors.GyreError`;
 * ``"boom"`` raises ``KeyError("secret/path")`` (an unexpected exception);
+* ``"cancelled"``, ``"base_exception"``, ``"system_exit"``, ``"keyboard_interrupt"``
+  raise ``asyncio.CancelledError``, ``BaseException``, ``SystemExit``,
+  ``KeyboardInterrupt`` (the last three carrying the secret);
+* ``"int_message"``, ``"int_metadata"`` raise ``NotFound`` with a non-string
+  message or metadata; ``"huge"`` / ``"huge_unicode"`` an ``InvalidArgument`` far
+  beyond gRPC's metadata limits; ``"unencodable"`` a ``NotFound`` whose field
+  violations were replaced by something that cannot be encoded;
+* ``"bad_response"`` makes ``Echo`` return (``Expand`` yield) a dict, not a message;
 * ``"sleep:<seconds>"`` sleeps, then answers ``"slept"``;
 * anything else is echoed back.
 
@@ -61,6 +69,30 @@ def _answer(text: str) -> str:
         raise DataLoss("chunk digest mismatch", reason="DIGEST_MISMATCH")
     if text == "boom":
         raise KeyError(SECRET)
+    if text == "cancelled":
+        raise asyncio.CancelledError()
+    if text == "base_exception":
+        raise BaseException(SECRET)
+    if text == "system_exit":
+        raise SystemExit(SECRET)
+    if text == "keyboard_interrupt":
+        raise KeyboardInterrupt(SECRET)
+    if text == "int_message":
+        raise NotFound(12345)  # type: ignore[arg-type]  # the mistake under test
+    if text == "int_metadata":
+        raise NotFound("nf", metadata={"a": 1})  # type: ignore[dict-item]
+    if text in ("huge", "huge_unicode"):
+        letter = "x" if text == "huge" else "é"
+        raise InvalidArgument(
+            letter * 20_000,
+            reason="HUGE",
+            metadata={f"key{i}": letter * 1000 for i in range(50)},
+            field_violations=[FieldViolation(f"field{i}", letter * 1000) for i in range(50)],
+        )
+    if text == "unencodable":
+        err = NotFound("nf")
+        err.field_violations = [SECRET]  # type: ignore[list-item]
+        raise err
     return text
 
 
@@ -78,6 +110,8 @@ class EchoServicer:
             self.sleeping.set()
             await asyncio.sleep(float(request.value.removeprefix("sleep:")))
             return StringValue(value="slept")
+        if request.value == "bad_response":
+            return {"value": SECRET}  # type: ignore[return-value]  # the mistake under test
         return StringValue(value=_answer(request.value))
 
     async def Expand(self, request: StringValue, context: Any) -> AsyncIterator[StringValue]:
@@ -85,6 +119,8 @@ class EchoServicer:
         self.calls += 1
         for i in range(3):
             yield StringValue(value=str(i))
+        if request.value == "bad_response":
+            yield {"value": SECRET}  # type: ignore[misc]  # the mistake under test
         yield StringValue(value=_answer(request.value))
 
     async def Collect(self, requests: AsyncIterator[StringValue], context: Any) -> StringValue:

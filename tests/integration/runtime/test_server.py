@@ -28,19 +28,22 @@ from prometheus_client import REGISTRY
 from support.echo_server import SECRET, SERVICE_NAME, EchoServicer, echo_registration, method
 from support.servers import free_port
 
+from gyre.data.v1 import data_service_pb2, data_service_pb2_grpc
 from gyre.runtime.errors import (
     ERROR_DOMAIN,
     Aborted,
+    Cancelled,
     DataLoss,
     FieldViolation,
     GyreError,
     Internal,
     InvalidArgument,
     NotFound,
+    Unimplemented,
     from_rpc_error,
 )
 from gyre.runtime.logging import configure_logging
-from gyre.runtime.server import GyreServer, running_server
+from gyre.runtime.server import GyreServer, ServiceRegistration, running_server
 from gyre.runtime.settings import LoggingSettings
 
 pytestmark = pytest.mark.integration
@@ -477,3 +480,281 @@ def test_sigterm_stops_a_server_process_gracefully() -> None:
             proc.wait()
     assert proc.returncode == 0, err
     assert out.splitlines() == ["STOPPED"]
+
+
+# --- Every call gets a status, and nothing of the server's internals leaks -----------
+
+# What must never reach a client from a failing handler.
+_LEAKS = (
+    SECRET,
+    "Traceback",
+    "echo_server",
+    "<class",
+    "KeyError",
+    "TypeError",
+    "BaseException",
+    "SystemExit",
+    "KeyboardInterrupt",
+)
+# Seconds a call waits before failing the test instead of hanging it.
+_CALL_TIMEOUT_S = 10.0
+
+
+def _assert_safe_internal(error: grpc.aio.AioRpcError) -> None:
+    assert error.code() is grpc.StatusCode.INTERNAL
+    request_id = dict(error.trailing_metadata())["x-request-id"]
+    assert error.details() == f"internal error; see server logs for request id {request_id}"
+    wire = repr(error.details()) + repr(list(error.trailing_metadata()))
+    for leak in _LEAKS:
+        assert leak not in wire
+    err = from_rpc_error(error)
+    assert type(err) is Internal
+    assert err.metadata == {"request_id": request_id}
+
+
+def _log_records(log_stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log_stream.getvalue().splitlines()]
+
+
+async def _expand_all(channel: grpc.aio.Channel, text: str) -> tuple[list[str], Any]:
+    expand = channel.unary_stream(
+        method("Expand"), request_serializer=_serialize, response_deserializer=_deserialize
+    )
+    received: list[str] = []
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _drain(expand(StringValue(value=text), timeout=_CALL_TIMEOUT_S), received)
+    return received, caught.value
+
+
+async def test_cancelled_error_from_a_handler_is_answered_cancelled(
+    channel: grpc.aio.Channel, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _unary(channel, "Echo")(StringValue(value="cancelled"), timeout=_CALL_TIMEOUT_S)
+    received, streamed = await _expand_all(channel, "cancelled")
+
+    for error in (caught.value, streamed):
+        assert error.code() is grpc.StatusCode.CANCELLED
+        request_id = dict(error.trailing_metadata())["x-request-id"]
+        assert error.details() == (
+            f"operation cancelled by the server; see server logs for request id {request_id}"
+        )
+        assert type(from_rpc_error(error)) is Cancelled
+    assert received == ["0", "1", "2"]
+    warnings = [
+        r
+        for r in _log_records(log_stream)
+        if r["event"] == "handler raised CancelledError while its call was not cancelled"
+    ]
+    assert len(warnings) == 2
+
+
+async def test_a_client_cancelling_still_cancels_the_handler(
+    echo: EchoServicer, channel: grpc.aio.Channel, log_stream: io.StringIO
+) -> None:
+    call = _unary(channel, "Echo")(StringValue(value="sleep:30"))
+    await echo.sleeping.wait()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # The server is free again, and logged the call as cancelled, not as a handler bug.
+    reply = await _unary(channel, "Echo")(StringValue(value="after"), timeout=_CALL_TIMEOUT_S)
+    assert reply.value == "after"
+    records = _log_records(log_stream)
+    assert [r["code"] for r in records if r["event"] == "rpc"] == ["CANCELLED", "OK"]
+    assert not [r for r in records if "CancelledError" in r["event"]]
+
+
+async def test_base_exception_from_a_handler_is_internal(
+    channel: grpc.aio.Channel, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _unary(channel, "Echo")(StringValue(value="base_exception"), timeout=_CALL_TIMEOUT_S)
+    _assert_safe_internal(caught.value)
+    failures = [r for r in _log_records(log_stream) if r["event"] == "unhandled exception in rpc"]
+    assert failures[0]["exception"][0]["exc_type"] == "BaseException"
+
+
+@pytest.mark.parametrize("text", ["system_exit", "keyboard_interrupt"])
+async def test_system_exit_in_a_handler_fails_only_that_call(
+    echo: EchoServicer, channel: grpc.aio.Channel, log_stream: io.StringIO, text: str
+) -> None:
+    in_flight = asyncio.ensure_future(
+        _unary(channel, "Echo")(StringValue(value="sleep:0.5"), timeout=_CALL_TIMEOUT_S)
+    )
+    await echo.sleeping.wait()
+
+    with pytest.raises(grpc.aio.AioRpcError) as unary:
+        await _unary(channel, "Echo")(StringValue(value=text), timeout=_CALL_TIMEOUT_S)
+    received, streamed = await _expand_all(channel, text)
+
+    _assert_safe_internal(unary.value)
+    _assert_safe_internal(streamed)
+    assert received == ["0", "1", "2"]
+    # The server kept serving: the call in flight finished, and new calls work.
+    assert (await in_flight).value == "slept"
+    reply = await _unary(channel, "Echo")(StringValue(value="still up"), timeout=_CALL_TIMEOUT_S)
+    assert reply.value == "still up"
+    loud = [r for r in _log_records(log_stream) if r["level"] == "critical"]
+    assert len(loud) == 2
+    assert loud[0]["event"].startswith(f"handler raised {loud[0]['exception'][0]['exc_type']}")
+
+
+def test_system_exit_in_a_handler_does_not_stop_a_server_process() -> None:
+    port = free_port()
+    proc = _start_echo_process(port)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            echo = channel.unary_unary(
+                method("Echo"), request_serializer=_serialize, response_deserializer=_deserialize
+            )
+            with pytest.raises(grpc.RpcError) as caught:
+                echo(StringValue(value="system_exit"), wait_for_ready=True, timeout=10)
+            assert caught.value.code() is grpc.StatusCode.INTERNAL
+            assert echo(StringValue(value="up"), timeout=10).value == "up"
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=SUBPROCESS_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == ["STOPPED"]
+
+
+async def test_non_string_message_and_metadata_arrive_as_strings(
+    channel: grpc.aio.Channel,
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as int_message:
+        await _unary(channel, "Echo")(StringValue(value="int_message"), timeout=_CALL_TIMEOUT_S)
+    with pytest.raises(grpc.aio.AioRpcError) as int_metadata:
+        await _unary(channel, "Echo")(StringValue(value="int_metadata"), timeout=_CALL_TIMEOUT_S)
+
+    assert int_message.value.code() is grpc.StatusCode.NOT_FOUND
+    assert int_message.value.details() == "12345"
+    assert int_metadata.value.code() is grpc.StatusCode.NOT_FOUND
+    err = from_rpc_error(int_metadata.value)
+    assert (type(err), err.message, err.metadata) == (NotFound, "nf", {"a": "1"})
+
+
+async def test_an_error_that_cannot_be_encoded_is_a_plain_internal(
+    channel: grpc.aio.Channel, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _unary(channel, "Echo")(StringValue(value="unencodable"), timeout=_CALL_TIMEOUT_S)
+
+    error = caught.value
+    assert error.code() is grpc.StatusCode.INTERNAL
+    request_id = dict(error.trailing_metadata())["x-request-id"]
+    assert error.details() == f"internal error; see server logs for request id {request_id}"
+    assert SECRET not in repr(list(error.trailing_metadata()))
+    assert [r for r in _log_records(log_stream) if r["event"].startswith("cannot encode the error")]
+
+
+@pytest.mark.parametrize("text", ["huge", "huge_unicode"])
+async def test_an_oversized_error_arrives_bounded_with_its_code_and_error_info(
+    channel: grpc.aio.Channel, text: str
+) -> None:
+    # Trailers between gRPC's soft and hard limits are rejected at random: repeat.
+    for _ in range(20):
+        call = _unary(channel, "Echo")(StringValue(value=text), timeout=_CALL_TIMEOUT_S)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert caught.value.details().endswith("… (truncated)")
+        status = await rpc_status.aio.from_call(call)
+        assert status.message == caught.value.details()
+        info = _error_info(status)
+        assert (info.reason, info.domain) == ("HUGE", ERROR_DOMAIN)
+        assert info.metadata
+        err = from_rpc_error(caught.value)
+        assert isinstance(err, InvalidArgument)
+        assert err.reason == "HUGE"
+
+
+async def test_a_response_that_is_not_a_message_is_internal(
+    channel: grpc.aio.Channel, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as unary:
+        await _unary(channel, "Echo")(StringValue(value="bad_response"), timeout=_CALL_TIMEOUT_S)
+    received, streamed = await _expand_all(channel, "bad_response")
+
+    _assert_safe_internal(unary.value)
+    _assert_safe_internal(streamed)
+    for leak in ("SerializeToString", "dict"):
+        assert leak not in unary.value.details() + streamed.details()
+    assert received == ["0", "1", "2"]
+    logged = [
+        r
+        for r in _log_records(log_stream)
+        if r["event"] == "handler returned a response that is not a protobuf message"
+    ]
+    assert [r["response_type"] for r in logged] == ["builtins.dict", "builtins.dict"]
+
+
+class _SyncEcho:
+    def Echo(self, request: StringValue, context: Any) -> StringValue:
+        raise KeyError(SECRET)
+
+
+def _sync_registration() -> ServiceRegistration:
+    def add_to_server(servicer: _SyncEcho, server: Any) -> None:
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "Echo": grpc.unary_unary_rpc_method_handler(
+                    servicer.Echo,
+                    request_deserializer=_deserialize,
+                    response_serializer=_serialize,
+                )
+            },
+        )
+        server.add_generic_rpc_handlers((handler,))
+
+    return ServiceRegistration(add_to_server, _SyncEcho(), SERVICE_NAME)
+
+
+async def test_a_synchronous_generic_handler_is_refused_without_leaking(
+    log_stream: io.StringIO,
+) -> None:
+    async with (
+        running_server(services=[_sync_registration()]) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _unary(channel, "Echo")(StringValue(value="x"), timeout=_CALL_TIMEOUT_S)
+
+    _assert_safe_internal(caught.value)
+    refused = [r for r in _log_records(log_stream) if r["event"].startswith("synchronous rpc")]
+    assert refused[0]["handler"] == "_SyncEcho.Echo"
+
+
+class _PartialDataRegistry(data_service_pb2_grpc.DataRegistryServiceServicer):  # type: ignore[misc]
+    async def GetDataset(
+        self, request: data_service_pb2.GetDatasetRequest, context: Any
+    ) -> data_service_pb2.GetDatasetResponse:
+        return data_service_pb2.GetDatasetResponse()
+
+
+async def test_a_generated_method_left_unimplemented_is_unimplemented() -> None:
+    registration = ServiceRegistration(
+        data_service_pb2_grpc.add_DataRegistryServiceServicer_to_server,
+        _PartialDataRegistry(),
+        "gyre.data.v1.DataRegistryService",
+    )
+    async with (
+        running_server(services=[registration]) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        stub = data_service_pb2_grpc.DataRegistryServiceStub(channel)
+        await stub.GetDataset(data_service_pb2.GetDatasetRequest(), timeout=_CALL_TIMEOUT_S)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListDatasets(data_service_pb2.ListDatasetsRequest(), timeout=_CALL_TIMEOUT_S)
+
+    assert caught.value.code() is grpc.StatusCode.UNIMPLEMENTED
+    assert caught.value.details() == (
+        "method /gyre.data.v1.DataRegistryService/ListDatasets is not implemented"
+    )
+    assert type(from_rpc_error(caught.value)) is Unimplemented

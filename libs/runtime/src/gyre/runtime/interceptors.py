@@ -11,7 +11,13 @@ Both wrap the handler's behaviour once per method (the wrapped handler is cached
 so the per-call cost is one dictionary lookup plus the wrapper's own frame. They
 support all four RPC kinds, with handlers written as coroutines (unary responses,
 or streaming through ``context.write``) or as async generators (streaming).
-Synchronous handlers are passed through untouched: Gyre services are asyncio.
+
+Gyre services are asyncio-only. :class:`~gyre.runtime.server.ServiceRegistration`
+refuses a servicer whose RPC methods are synchronous; a synchronous handler that
+reaches the server another way (a generic handler) is never run: the error
+interceptor answers it INTERNAL (UNIMPLEMENTED for the generated base class's
+placeholder methods) and logs why, since grpc would otherwise run it in a thread
+and send its exception's class and text to the client.
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import grpc
 import structlog
+from google.protobuf.message import Message
 
-from gyre.runtime.errors import GyreError, Internal, to_grpc_status
+from gyre.runtime.errors import Cancelled, GyreError, Internal, Unimplemented, to_grpc_status
 from gyre.runtime.logging import current_request_id, new_request_id, request_id_var, trace_id_var
 from gyre.runtime.metrics import RpcMetrics, rpc_metrics
 
 __all__ = [
+    "CANCELLED_ERROR_MESSAGE",
     "INTERNAL_ERROR_MESSAGE",
     "REQUEST_ID_METADATA_KEY",
     "SERVER_FAULT_CODES",
@@ -47,6 +55,10 @@ REQUEST_ID_METADATA_KEY: Final = "x-request-id"
 TRACEPARENT_METADATA_KEY: Final = "traceparent"
 # Status message of an unexpected exception; never the exception's own text.
 INTERNAL_ERROR_MESSAGE: Final = "internal error; see server logs for request id {request_id}"
+# Status message of a handler that raised CancelledError while its call was not cancelled.
+CANCELLED_ERROR_MESSAGE: Final = (
+    "operation cancelled by the server; see server logs for request id {request_id}"
+)
 # Codes that mean the server (not the caller) failed; logged at WARNING.
 SERVER_FAULT_CODES: Final = frozenset(
     {
@@ -97,7 +109,7 @@ class _WrappingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
 
 
 class ErrorInterceptor(_WrappingInterceptor):
-    """Map exceptions raised by handlers to gRPC statuses.
+    """Map exceptions raised by handlers to gRPC statuses; every call gets a status.
 
     * :class:`~gyre.runtime.errors.GyreError` → its code and message, with
       ``ErrorInfo`` (and ``BadRequest`` for field violations) in the
@@ -105,8 +117,15 @@ class ErrorInterceptor(_WrappingInterceptor):
     * Any other exception → ``INTERNAL`` with the message
       ``"internal error; see server logs for request id <id>"``; the exception's
       text, traceback and class never reach the client. The full exception is
-      logged server-side with the same request id.
-    * ``context.abort(...)`` called by the handler and cancellation pass through.
+      logged server-side with the same request id. This includes ``BaseException``
+      s: ``SystemExit`` and ``KeyboardInterrupt`` raised by a handler fail that
+      call only (logged at CRITICAL) instead of stopping the whole server.
+    * ``asyncio.CancelledError`` when the call was cancelled (by the client, its
+      deadline, or the server stopping) passes through; raised while the call was
+      not cancelled, it becomes ``CANCELLED`` with a safe message.
+    * A response (or streamed item) that is not a protobuf message → ``INTERNAL``
+      (logged), instead of grpc's UNKNOWN naming the serializer's TypeError.
+    * ``context.abort(...)`` called by the handler and ``GeneratorExit`` pass through.
     """
 
     def _wrap(self, handler: Any, method: str) -> Behavior | None:
@@ -121,52 +140,171 @@ class ErrorInterceptor(_WrappingInterceptor):
                 try:
                     async with aclosing(behavior(request, context)) as responses:
                         async for response in responses:
+                            if not isinstance(response, Message):
+                                await _abort_bad_response(context, response, method)
                             yield response
-                except _AbortError:
+                except (_AbortError, GeneratorExit):
                     raise
-                except Exception as exc:
+                except asyncio.CancelledError as exc:
+                    if _call_cancelled(context):
+                        raise
+                    await abort(context, exc, method)
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt too: see above
                     await abort(context, exc, method)
 
             return stream
 
         if inspect.iscoroutinefunction(behavior):
+            check_response = not handler.response_streaming
 
             async def call(request: Any, context: Any) -> Any:
                 try:
-                    return await behavior(request, context)
-                except _AbortError:
+                    response = await behavior(request, context)
+                except (_AbortError, GeneratorExit):
                     raise
-                except Exception as exc:
+                except asyncio.CancelledError as exc:
+                    if _call_cancelled(context):
+                        raise
                     await abort(context, exc, method)
+                except BaseException as exc:  # SystemExit, KeyboardInterrupt too: see above
+                    await abort(context, exc, method)
+                # A non-OK code set with context.set_code() discards the response.
+                if check_response and not isinstance(response, Message) and _code_is_ok(context):
+                    await _abort_bad_response(context, response, method)
+                return response
 
             return call
-        return None
+
+        return _refuse_sync(behavior, method)
 
     @staticmethod
-    async def _abort(context: Any, exc: Exception, method: str) -> None:
+    async def _abort(context: Any, exc: BaseException, method: str) -> NoReturn:
+        """Abort the call with the status for ``exc``: raises grpc's AbortError.
+
+        Never fails otherwise: if the rich status cannot be built (an error whose
+        attributes were replaced by non-strings, say), the call gets a plain
+        INTERNAL with the safe message.
+        """
         request_id = current_request_id() or new_request_id()
-        if isinstance(exc, GyreError):
-            err = exc
-            if err.code in SERVER_FAULT_CODES:
-                _log.warning(
-                    "rpc failed",
-                    method=method,
-                    code=err.code.name,
-                    reason=err.reason,
-                    request_id=request_id,
-                    exc_info=exc,
-                )
+        trailers = ((REQUEST_ID_METADATA_KEY, request_id),)
+        status: Any = None
+        try:
+            status = to_grpc_status(_error_for(exc, method, request_id), trailing_metadata=trailers)
+        except Exception as encode_error:
+            _log.error(
+                "cannot encode the error status; answering INTERNAL",
+                method=method,
+                request_id=request_id,
+                exc_info=encode_error,
+            )
+        if status is None:
+            await context.abort(
+                grpc.StatusCode.INTERNAL,
+                INTERNAL_ERROR_MESSAGE.format(request_id=request_id),
+                trailers,
+            )
+        else:
+            await context.abort_with_status(status)
+        raise AssertionError("grpc's abort returns only by raising")
+
+
+def _error_for(exc: BaseException, method: str, request_id: str) -> GyreError:
+    """The error to send for ``exc``, logged when it is the server's fault."""
+    if isinstance(exc, GyreError):
+        if exc.code in SERVER_FAULT_CODES:
+            _log.warning(
+                "rpc failed",
+                method=method,
+                code=exc.code.name,
+                reason=exc.reason,
+                request_id=request_id,
+                exc_info=exc,
+            )
+        return exc
+    if isinstance(exc, asyncio.CancelledError):
+        _log.warning(
+            "handler raised CancelledError while its call was not cancelled",
+            method=method,
+            request_id=request_id,
+            exc_info=exc,
+        )
+        return Cancelled(
+            CANCELLED_ERROR_MESSAGE.format(request_id=request_id),
+            metadata={"request_id": request_id},
+        )
+    if isinstance(exc, SystemExit | KeyboardInterrupt):
+        _log.critical(
+            f"handler raised {type(exc).__name__}; failing this rpc, the server keeps serving",
+            method=method,
+            request_id=request_id,
+            exc_info=exc,
+        )
+    else:
+        _log.error("unhandled exception in rpc", method=method, request_id=request_id, exc_info=exc)
+    return _internal(request_id)
+
+
+def _internal(request_id: str) -> Internal:
+    return Internal(
+        INTERNAL_ERROR_MESSAGE.format(request_id=request_id),
+        reason="INTERNAL",
+        metadata={"request_id": request_id},
+    )
+
+
+async def _abort_bad_response(context: Any, response: Any, method: str) -> None:
+    """Abort INTERNAL: a handler returned or yielded something that is not a message."""
+    request_id = current_request_id() or new_request_id()
+    _log.error(
+        "handler returned a response that is not a protobuf message",
+        method=method,
+        request_id=request_id,
+        response_type=f"{type(response).__module__}.{type(response).__qualname__}",
+    )
+    status = to_grpc_status(
+        _internal(request_id), trailing_metadata=((REQUEST_ID_METADATA_KEY, request_id),)
+    )
+    await context.abort_with_status(status)
+
+
+def _call_cancelled(context: Any) -> bool:
+    """Whether the call itself was cancelled: by the client, or its task by grpc."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        return True
+    try:
+        return bool(context.cancelled() or context.done())
+    except Exception:  # an older grpc or a test double without these methods
+        return False
+
+
+def _code_is_ok(context: Any) -> bool:
+    code = context.code()
+    return code is None or code == grpc.StatusCode.OK or code == 0
+
+
+def _refuse_sync(behavior: Any, method: str) -> Behavior:
+    """A coroutine answering in place of a synchronous handler, which never runs."""
+    placeholder = str(getattr(behavior, "__module__", "")).endswith("_pb2_grpc")
+
+    async def refused(request: Any, context: Any) -> None:
+        request_id = current_request_id() or new_request_id()
+        err: GyreError
+        if placeholder:
+            # The generated base class's method: the servicer does not implement it.
+            err = Unimplemented(f"method {method} is not implemented")
         else:
             _log.error(
-                "unhandled exception in rpc", method=method, request_id=request_id, exc_info=exc
+                "synchronous rpc handler refused; Gyre services must be async",
+                method=method,
+                request_id=request_id,
+                handler=getattr(behavior, "__qualname__", repr(behavior)),
             )
-            err = Internal(
-                INTERNAL_ERROR_MESSAGE.format(request_id=request_id),
-                reason="INTERNAL",
-                metadata={"request_id": request_id},
-            )
+            err = _internal(request_id)
         status = to_grpc_status(err, trailing_metadata=((REQUEST_ID_METADATA_KEY, request_id),))
         await context.abort_with_status(status)
+
+    return refused
 
 
 class TelemetryInterceptor(_WrappingInterceptor):

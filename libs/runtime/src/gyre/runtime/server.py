@@ -23,6 +23,7 @@ the test's own event loop, without signal handlers.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
 import threading
@@ -67,6 +68,8 @@ LOOPBACK_HOST: Final = "127.0.0.1"
 TEST_GRACE_PERIOD_S: Final = 1.0
 # Signals serve() turns into a graceful stop.
 _STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+# Modules protoc's gRPC plugin generates (their servicer base classes define the RPCs).
+_GENERATED_GRPC_MODULE_SUFFIX: Final = "_pb2_grpc"
 
 _log = structlog.get_logger(__name__)
 
@@ -83,11 +86,30 @@ class ServiceRegistration:
         service_name: Full protobuf service name, e.g.
             ``"gyre.models.v1.ModelRegistryService"``; used for health checking
             and reflection.
+
+    Raises:
+        TypeError: If the servicer overrides an RPC method of its generated base
+            class (``<Service>Servicer`` in a ``*_pb2_grpc`` module) with a method
+            that is neither ``async def`` nor an async generator. Gyre services
+            are asyncio-only: grpc would run a synchronous method in a thread and
+            send its exceptions' class and text to the client. (A synchronous
+            handler registered some other way is refused per call; see
+            :mod:`gyre.runtime.interceptors`.)
     """
 
     add_to_server: Callable[[Any, Any], None]
     servicer: object
     service_name: str
+
+    def __post_init__(self) -> None:
+        synchronous = _synchronous_rpc_methods(self.servicer)
+        if synchronous:
+            cls = type(self.servicer)
+            raise TypeError(
+                f"{cls.__module__}.{cls.__qualname__} implements RPC methods that are not "
+                f"'async def' (or async generators): {', '.join(synchronous)}; "
+                "Gyre services are asyncio-only"
+            )
 
 
 class ServiceHealth:
@@ -394,6 +416,25 @@ async def _run_shutdown_hooks(hooks: Sequence[OnShutdown]) -> None:
             await hook()
         except Exception:
             _log.exception("shutdown hook failed", hook=getattr(hook, "__qualname__", repr(hook)))
+
+
+def _synchronous_rpc_methods(servicer: object) -> list[str]:
+    """Names of the generated base class's RPC methods the servicer overrides synchronously."""
+    cls = type(servicer)
+    found: list[str] = []
+    for base in cls.__mro__[1:]:
+        if not base.__module__.endswith(_GENERATED_GRPC_MODULE_SUFFIX):
+            continue
+        for name, placeholder in vars(base).items():
+            if name.startswith("_") or not inspect.isfunction(placeholder):
+                continue
+            implementation = inspect.getattr_static(cls, name, None)
+            if implementation is placeholder or name in found:
+                continue
+            function = getattr(implementation, "__func__", implementation)
+            if not (inspect.iscoroutinefunction(function) or inspect.isasyncgenfunction(function)):
+                found.append(name)
+    return found
 
 
 def _bracket(host: str) -> str:
