@@ -14,6 +14,7 @@ anything bound with ``structlog.contextvars.bind_contextvars``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import sys
 import uuid
@@ -138,7 +139,10 @@ def configure_logging(
         )
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty())
+        colors = out.isatty()
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=colors, exception_formatter=_console_traceback_formatter(colors=colors)
+        )
     final.append(renderer)
 
     handler = logging.StreamHandler(out)
@@ -164,6 +168,18 @@ def configure_logging(
         wrapper_class=structlog.make_filtering_bound_logger(level),
         cache_logger_on_first_use=False,
     )
+
+
+def _console_traceback_formatter(*, colors: bool) -> structlog.typing.ExceptionRenderer:
+    """Tracebacks for people, without frame locals (they may hold secrets).
+
+    structlog's default shows every frame's locals (rich, or better-exceptions).
+    """
+    if importlib.util.find_spec("rich") is not None:
+        return structlog.dev.RichTracebackFormatter(
+            color_system="truecolor" if colors else None, show_locals=False
+        )
+    return structlog.dev.plain_traceback
 
 
 def _constant(key: str, value: str) -> structlog.typing.Processor:
