@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import signal
 import tracemalloc
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +18,7 @@ from pydantic import SecretStr
 from support.servers import SeaweedS3, free_port
 
 from gyre.runtime.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
-from gyre.runtime.objectstore import MIN_PART_SIZE, ObjectStore
+from gyre.runtime.objectstore import MAX_KEY_BYTES, MIN_PART_SIZE, ObjectStore
 from gyre.runtime.settings import S3Settings
 
 pytestmark = pytest.mark.integration
@@ -238,3 +240,92 @@ async def test_invalid_arguments_are_rejected_before_any_request(store: ObjectSt
     assert small_part.value.reason == "PART_SIZE_TOO_SMALL"
     with pytest.raises(InvalidArgument):
         await store.presigned_get_url("k", expires=timedelta(days=8))
+
+
+# Keys an S3 server would store under another name, or not at all (silent data loss).
+INVALID_KEYS = [
+    "",
+    "f/",
+    "/leading",
+    "d//e",
+    "a/./b",
+    "a/../b",
+    ".",
+    "..",
+    "nul\x00byte",
+    "new\nline",
+    "del\x7f",
+    "c1\x85control",
+    "k" * (MAX_KEY_BYTES + 1),
+    "é" * (MAX_KEY_BYTES // 2 + 1),
+]
+
+
+@pytest.mark.parametrize("key", INVALID_KEYS)
+async def test_keys_the_store_would_mangle_are_rejected(store: ObjectStore, key: str) -> None:
+    for call in (
+        store.put_bytes(key, b"payload"),
+        store.put_stream(key, iter([b"payload"])),
+        store.get_bytes(key),
+        store.stat(key),
+        store.delete(key),
+        store.delete_many(["fine", key]),
+        store.presigned_put_url(key),
+    ):
+        with pytest.raises(InvalidArgument) as caught:
+            await call
+        assert caught.value.reason == "INVALID_OBJECT_KEY"
+        assert caught.value.metadata["key"] == key
+        assert caught.value.metadata["rule"] in caught.value.message
+    assert await store.list() == []
+
+
+async def test_unusual_but_valid_keys_round_trip_exactly(store: ObjectStore) -> None:
+    longest = "/".join(["k" * 200] * 5) + "/" + "k" * 19
+    assert len(longest) == MAX_KEY_BYTES
+    keys = [longest, "données/é.csv", "a.b/..c/d.", "spaces in/a key", "x"]
+    for key in keys:
+        await store.put_bytes(key, key.encode())
+
+    assert sorted(o.key for o in await store.list()) == sorted(keys)
+    for key in keys:
+        assert await store.get_bytes(key) == key.encode()
+
+
+async def test_a_key_the_store_refuses_is_invalid_argument(store: ObjectStore) -> None:
+    # SeaweedFS limits each segment to 255 bytes.
+    with pytest.raises(InvalidArgument) as caught:
+        await store.put_bytes("k" * 300, b"v")
+    assert caught.value.reason == "INVALID_OBJECT_STORE_ARGUMENT"
+    assert caught.value.metadata["s3_code"] == "KeyTooLongError"
+
+
+async def test_arguments_minio_rejects_are_invalid_argument(s3_server: SeaweedS3) -> None:
+    bad_bucket = ObjectStore.from_settings(_settings(s3_server, bucket="Not_A_Bucket!"))
+    with pytest.raises(InvalidArgument) as caught:
+        await bad_bucket.stat("k")
+    assert caught.value.reason == "INVALID_OBJECT_STORE_ARGUMENT"
+    assert caught.value.metadata["operation"] == "stat"
+    assert isinstance(caught.value.__cause__, ValueError)
+
+
+@pytest.mark.timeout(120)
+async def test_a_hung_store_is_unavailable_instead_of_blocking(tmp_path: Path) -> None:
+    with SeaweedS3.running(tmp_path) as hung:
+        # Set up with the defaults: a fresh SeaweedFS may take seconds to allocate a volume.
+        setup = ObjectStore.from_settings(_settings(hung, bucket="hung"))
+        await setup.ensure_bucket()
+        await setup.put_bytes("k", b"v")
+        store = ObjectStore.from_settings(
+            _settings(hung, bucket="hung"), connect_timeout_s=1.0, read_timeout_s=1.0
+        )
+        assert (await store.stat("k")).size == 1
+        assert hung.proc is not None
+        os.kill(hung.proc.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(Unavailable) as caught:
+                await store.stat("k")
+        finally:
+            os.kill(hung.proc.pid, signal.SIGCONT)
+    assert caught.value.reason == "OBJECT_STORE_UNAVAILABLE"
+    assert caught.value.metadata["operation"] == "stat"

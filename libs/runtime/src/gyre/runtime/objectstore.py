@@ -14,7 +14,20 @@ part_size`` bytes in memory), downloads are iterated in ``chunk_size`` pieces.
 Every ``minio`` / ``urllib3`` exception is translated at this boundary
 (``raise ... from exc``): a missing key or bucket → :class:`NotFound`; a refused
 connection, timeout, 5xx or throttling → :class:`Unavailable`; access denied or
-bad credentials → :class:`PermissionDenied`; anything else → :class:`Internal`.
+bad credentials → :class:`PermissionDenied`; an argument minio (its
+``ValueError``) or the store (e.g. ``KeyTooLongError``) rejects →
+:class:`InvalidArgument`; anything else → :class:`Internal`.
+
+Object keys are checked before any request (:class:`InvalidArgument`, reason
+``INVALID_OBJECT_KEY``): non-empty, at most 1024 bytes of UTF-8, no leading or
+trailing ``/``, no empty, ``.`` or ``..`` segment, no control character. S3
+servers normalize such keys differently (SeaweedFS stores ``"f/"`` as a directory,
+losing the bytes, and ``"d//e"`` as ``"d/e"``), so they would lose data silently.
+
+A call fails within seconds when the store hangs: the connect timeout (3 s) and
+the read timeout (20 s, per socket read, so long transfers are fine) bound each
+attempt, and only attempts that never reached the server (connection errors) or
+got a 5xx are retried, without honouring ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ import builtins
 import hashlib
 import io
 import socket
+import unicodedata
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,6 +68,7 @@ __all__ = [
     "DEFAULT_PART_SIZE",
     "DEFAULT_PRESIGN_EXPIRY",
     "DEFAULT_READ_TIMEOUT_S",
+    "MAX_KEY_BYTES",
     "MAX_PRESIGN_EXPIRY",
     "MIN_PART_SIZE",
     "AsyncUploadSource",
@@ -74,10 +89,12 @@ DEFAULT_PART_SIZE: Final = 8 * 1024 * 1024
 DEFAULT_PARALLEL_UPLOADS: Final = 2
 # Size of the pieces downloads are read in.
 DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
-# HTTP client: seconds to open a connection, seconds to wait for each read, and
-# how many times a failed request (connection error, 500/502/503/504) is retried.
-DEFAULT_CONNECT_TIMEOUT_S: Final = 5.0
-DEFAULT_READ_TIMEOUT_S: Final = 60.0
+# HTTP client: seconds to open a connection, seconds to wait for each socket read
+# (not the whole transfer), and how many times a request that failed to connect or
+# got 500/502/503/504 is retried. A read timeout is not retried: a hung store
+# fails the call after one read timeout instead of several.
+DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
+DEFAULT_READ_TIMEOUT_S: Final = 20.0
 DEFAULT_MAX_RETRIES: Final = 3
 # Exponential backoff factor between retries, in seconds (urllib3's backoff_factor).
 DEFAULT_RETRY_BACKOFF_S: Final = 0.2
@@ -87,6 +104,8 @@ DEFAULT_MAX_POOL_CONNECTIONS: Final = 16
 DEFAULT_PRESIGN_EXPIRY: Final = timedelta(hours=1)
 MAX_PRESIGN_EXPIRY: Final = timedelta(days=7)
 _RETRY_STATUSES: Final = (500, 502, 503, 504)
+# S3's limit on a key's length, in UTF-8 bytes.
+MAX_KEY_BYTES: Final = 1024
 _META_PREFIX: Final = "x-amz-meta-"
 _NOT_FOUND_CODES: Final = frozenset(
     {"NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NoSuchVersion", "ResourceNotFound"}
@@ -100,6 +119,11 @@ _DENIED_CODES: Final = frozenset(
         "ExpiredToken",
         "InvalidToken",
     }
+)
+# The store refused the request's arguments (e.g. SeaweedFS limits each key
+# segment to 255 bytes, below S3's 1024 for the whole key).
+_INVALID_ARGUMENT_CODES: Final = frozenset(
+    {"KeyTooLongError", "InvalidArgument", "InvalidBucketName", "XMinioInvalidObjectName"}
 )
 _UNAVAILABLE_CODES: Final = frozenset(
     {
@@ -266,15 +290,25 @@ class SyncObjectStore:
     ) -> SyncObjectStore:
         """A store on ``settings.endpoint`` for ``bucket`` (default ``settings.bucket``).
 
-        Nothing is contacted until the first call.
+        Nothing is contacted until the first call. ``connect_timeout_s`` and
+        ``read_timeout_s`` bound each attempt (the read timeout applies to each
+        socket read); ``max_retries`` counts retries after connection errors and
+        5xx answers (read timeouts are not retried).
         """
         http_client = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
             maxsize=max_pool_connections,
             retries=urllib3.Retry(
                 total=max_retries,
+                connect=max_retries,
+                status=max_retries,
+                # Sent but unanswered (a hung store): fail now, not after N timeouts.
+                read=0,
+                other=0,
                 backoff_factor=DEFAULT_RETRY_BACKOFF_S,
                 status_forcelist=_RETRY_STATUSES,
+                # A server's Retry-After could stall the call for minutes.
+                respect_retry_after_header=False,
             ),
         )
         client = Minio(
@@ -325,7 +359,8 @@ class SyncObjectStore:
         whatever the object's size. A known ``length`` must match the data.
 
         Raises:
-            InvalidArgument: If the key is empty or ``part_size`` is below 5 MiB.
+            InvalidArgument: If the key is invalid (see the module doc) or
+                ``part_size`` is below 5 MiB.
             Unavailable, PermissionDenied, NotFound (no bucket), Internal: See the module doc.
         """
         _check_key(key)
@@ -493,10 +528,14 @@ class SyncObjectStore:
         """Delete objects in batches (S3 DeleteObjects); missing keys are ignored.
 
         Raises:
+            InvalidArgument: If a key is invalid (see the module doc); nothing is deleted.
             Internal: If the store refused to delete some keys (the message
                 counts them; ``metadata["first_key"]`` names one).
             NotFound, Unavailable, PermissionDenied: See the module doc.
         """
+        keys = builtins.list(keys)
+        for key in keys:
+            _check_key(key)
         targets = [DeleteObject(key) for key in keys]
         if not targets:
             return
@@ -820,12 +859,43 @@ def _reader_of(stream: UploadSource) -> Any:
 
 
 def _check_key(key: str) -> None:
-    if not key or key.startswith("/"):
+    """Raise InvalidArgument (INVALID_OBJECT_KEY) unless every S3 server stores ``key`` as is."""
+    rule = _key_rule_broken(key)
+    if rule is not None:
         raise InvalidArgument(
-            "object key must be non-empty and must not start with '/'",
+            f"object key {_bounded(repr(key))} is invalid: {rule}",
             reason="INVALID_OBJECT_KEY",
-            metadata={"key": key},
+            metadata={"key": str(key), "rule": rule},
         )
+
+
+# Characters of a rejected key quoted in the error message.
+_KEY_SHOWN_CHARS: Final = 200
+
+
+def _key_rule_broken(key: object) -> str | None:
+    if not isinstance(key, str):
+        return "a key must be a string"
+    if not key:
+        return "a key must not be empty"
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "a key must be valid UTF-8"
+    if size > MAX_KEY_BYTES:
+        return f"a key must be at most {MAX_KEY_BYTES} bytes of UTF-8"
+    if any(unicodedata.category(char) == "Cc" for char in key):
+        return "a key must not contain control characters (NUL, newline, DEL, ...)"
+    if key.startswith("/"):
+        return "a key must not start with '/'"
+    if key.endswith("/"):
+        return "a key must not end with '/'"
+    segments = key.split("/")
+    if "" in segments:
+        return "a key must not contain an empty segment ('//')"
+    if "." in segments or ".." in segments:
+        return "a key must not contain a '.' or '..' segment"
+    return None
 
 
 def _check_expiry(expires: timedelta) -> None:
@@ -835,6 +905,10 @@ def _check_expiry(expires: timedelta) -> None:
             reason="INVALID_PRESIGN_EXPIRY",
             metadata={"expires_s": str(int(expires.total_seconds()))},
         )
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _KEY_SHOWN_CHARS else f"{text[:_KEY_SHOWN_CHARS]}..."
 
 
 def _unquote(etag: str | None) -> str:
@@ -886,6 +960,12 @@ def _raise_translated(
                 reason="OBJECT_STORE_ACCESS_DENIED",
                 metadata=where,
             ) from exc
+        if code in _INVALID_ARGUMENT_CODES:
+            raise InvalidArgument(
+                f"object store rejected the arguments of {operation} ({code})",
+                reason="INVALID_OBJECT_STORE_ARGUMENT",
+                metadata=where,
+            ) from exc
         if code in _UNAVAILABLE_CODES:
             raise Unavailable(
                 f"object store unavailable for {operation} ({code})",
@@ -918,7 +998,15 @@ def _raise_translated(
             reason="OBJECT_STORE_UNAVAILABLE",
             metadata=where,
         ) from exc
-    if isinstance(exc, MinioException | ValueError | OSError):
+    if isinstance(exc, ValueError):
+        # minio validates its arguments (bucket name, lengths, part size, metadata)
+        # with ValueError before sending anything: the caller's mistake.
+        raise InvalidArgument(
+            f"object store rejected the arguments of {operation}: {_bounded(str(exc))}",
+            reason="INVALID_OBJECT_STORE_ARGUMENT",
+            metadata=where,
+        ) from exc
+    if isinstance(exc, MinioException | OSError):
         raise Internal(
             f"object store failed {operation}", reason="OBJECT_STORE_ERROR", metadata=where
         ) from exc
