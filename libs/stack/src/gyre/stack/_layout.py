@@ -6,6 +6,7 @@
       stack.json            endpoints of the running stack (removed by `gyre down`)
       env                   the same as sourceable GYRE_* variables
       stack.id              the stack id every process of the stack carries
+      stack.pids            sessions and process groups of its processes, as last seen
       stack.lock            serialises concurrent `gyre up` / `gyre down`
       supervisord.conf      generated on every `gyre up`
       supervisord.pid
@@ -71,6 +72,11 @@ class StackLayout:
     @property
     def stack_id_file(self) -> Path:
         return self.home / "stack.id"
+
+    @property
+    def pids_file(self) -> Path:
+        """Sessions and process groups of the stack's processes (see ``_sweep``)."""
+        return self.home / "stack.pids"
 
     @property
     def lock_file(self) -> Path:

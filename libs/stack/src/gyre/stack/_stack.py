@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,21 +31,44 @@ from gyre.stack._components import (
     plan_components,
 )
 from gyre.stack._layout import StackLayout
-from gyre.stack._ports import PortConflictError, find_port_conflicts
+from gyre.stack._ports import (
+    PortConflictError,
+    find_port_conflicts,
+    planned_ports,
+    port_is_free,
+)
 from gyre.stack._probes import ProbeFailed
-from gyre.stack._services import ServiceSpec, assign_service_ports, discover_services
+from gyre.stack._services import (
+    ServiceSpec,
+    ServiceSpecError,
+    assign_service_ports,
+    discover_services,
+)
 from gyre.stack._settings import WEED_GRPC_PORT_OFFSET, StackSettings
 from gyre.stack._supervisor import (
     SupervisorClient,
     SupervisorUnavailable,
+    check_environment_value,
     render_supervisord_conf,
+)
+from gyre.stack._sweep import (
+    ProcessInfo,
+    StackMarks,
+    read_recorded,
+    record_processes,
+    scan,
+    spared_pids,
+    stack_members,
 )
 
 __all__ = [
     "ComponentHealth",
     "DownReport",
     "StackError",
+    "StackHomeError",
+    "StackLeftovers",
     "StackNotRunning",
+    "StackStateUnreadable",
     "UpReport",
     "down",
     "read_log_tail",
@@ -80,6 +103,19 @@ class StackNotRunning(StackError):
     """No stack runs in this home (no ``stack.json`` or supervisord is gone)."""
 
 
+class StackHomeError(StackError):
+    """The home cannot hold a stack: not a directory, not writable, or a path
+    supervisord cannot pass to the components."""
+
+
+class StackStateUnreadable(StackError):
+    """``stack.json`` exists but is not what ``gyre up`` writes (corrupt or edited)."""
+
+
+class StackLeftovers(StackError):
+    """Processes of an earlier stack in this home still run without its supervisord."""
+
+
 @dataclass(frozen=True)
 class ComponentHealth:
     """One line of ``gyre status``."""
@@ -112,7 +148,12 @@ class UpReport:
 
 @dataclass(frozen=True)
 class DownReport:
-    """What ``gyre down`` did."""
+    """What ``gyre down`` did.
+
+    ``was_running``: supervisord answered and shut the stack down. Otherwise
+    ``stray_processes_killed`` lists what the sweep found of a stack whose
+    supervisord was gone or hung (empty when nothing of it was left).
+    """
 
     was_running: bool
     stray_processes_killed: list[str]
@@ -122,11 +163,52 @@ class DownReport:
 # --------------------------------------------------------------------------- state files
 
 
+def _usable_layout(home: Path, *, create: bool) -> StackLayout:
+    """The layout of ``home`` after checking it can hold a stack.
+
+    Raises:
+        StackHomeError: ``home`` is not a directory, or (``create``) cannot be created
+            or written.
+    """
+    layout = StackLayout.for_home(home)
+    if layout.home.exists() and not layout.home.is_dir():
+        raise StackHomeError(f"the stack home {layout.home} is not a directory")
+    if create:
+        try:
+            layout.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StackHomeError(
+                f"cannot create the stack home {layout.home}: {exc.strerror or exc}"
+            ) from exc
+        if not os.access(layout.home, os.W_OK | os.X_OK):
+            raise StackHomeError(f"the stack home {layout.home} is not writable")
+    return layout
+
+
+def _check_home_path(layout: StackLayout) -> None:
+    """Refuse, before anything is written, a home supervisord cannot pass to programs.
+
+    Paths under the home reach components through supervisord's ``environment=``
+    (GYRE_HOME, the model repository, Ray's token file).
+    """
+    for path in (layout.home, layout.triton_models, layout.home / "ray-auth-token"):
+        try:
+            check_environment_value(str(path))
+        except ValueError as exc:
+            raise StackHomeError(f"the stack home {layout.home} cannot be used: {exc}") from exc
+
+
 @contextlib.contextmanager
 def _locked(layout: StackLayout) -> Iterator[None]:
     """Serialise `up` and `down` on one home (a second `gyre up` waits for the first)."""
-    layout.home.mkdir(parents=True, exist_ok=True)
-    with open(layout.lock_file, "a+") as lock:
+    try:
+        layout.home.mkdir(parents=True, exist_ok=True)
+        lock = open(layout.lock_file, "a+")  # noqa: SIM115  # closed below
+    except OSError as exc:
+        raise StackHomeError(
+            f"cannot use the stack home {layout.home}: {exc.strerror or exc}"
+        ) from exc
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -145,10 +227,30 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def _read_stack_json(layout: StackLayout) -> dict[str, Any]:
+    """``stack.json``, checked to have what status, up and down read.
+
+    Raises:
+        StackNotRunning: there is none.
+        StackHomeError: the home is not a directory.
+        StackStateUnreadable: it cannot be read or parsed, or lacks a field.
+    """
+    path = layout.stack_json
     try:
-        data: dict[str, Any] = json.loads(layout.stack_json.read_text())
+        data = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise StackNotRunning(f"no stack is running in {layout.home} (no stack.json)") from exc
+    except NotADirectoryError as exc:
+        raise StackHomeError(f"the stack home {layout.home} is not a directory") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise StackStateUnreadable(f"stack.json unreadable: {path}: {exc}") from exc
+    try:
+        if not isinstance(data, dict):
+            raise TypeError(f"expected an object, found {type(data).__name__}")
+        float(data["probe_timeout_s"])
+        _components_from_json(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise StackStateUnreadable(f"stack.json unreadable: {path}: {what}") from exc
     return data
 
 
@@ -410,6 +512,8 @@ def up(
     """
     started = time.monotonic()
     layout = StackLayout.for_home(home)
+    _check_home_path(layout)
+    layout = _usable_layout(layout.home, create=True)
     with _locked(layout):
         client = _running_client(layout)
         if client is not None:
@@ -417,7 +521,8 @@ def up(
             already_running = True
             data = _read_stack_json(layout)
             stack = _components_from_json(data)
-            deadline = time.monotonic() + float(data["startup_timeout_s"])
+            timeout = float(data.get("startup_timeout_s", settings.startup_timeout_s))
+            deadline = time.monotonic() + timeout
             probe_timeout = float(data["probe_timeout_s"])
             infos = client.processes()
             for name, *_ in stack:
@@ -428,6 +533,7 @@ def up(
             _wait_ready(client, rows, deadline=deadline, probe_timeout_s=probe_timeout, echo=echo)
         else:
             already_running = False
+            _refuse_leftovers(layout, settings)
             client = _first_start(
                 layout,
                 settings=settings,
@@ -441,9 +547,11 @@ def up(
                 echo=echo,
             )
         report_rows = _components_from_json(_read_stack_json(layout))
+        infos = client.processes()
+        _record_pids(layout, [client.pid(), *(int(i.get("pid") or 0) for i in infos.values())])
         health = _health(
             [(name, endpoint, probe) for name, _, endpoint, probe, _ in report_rows],
-            client.processes(),
+            infos,
             settings.probe_timeout_s,
         )
         return UpReport(
@@ -498,6 +606,9 @@ def _first_start(
         "ray_temp_dir": str(layout.ray_temp_dir),
         "startup_timeout_s": settings.startup_timeout_s,
         "probe_timeout_s": settings.probe_timeout_s,
+        # Every port the stack listens on: `gyre down` and `gyre up` recognise leftovers
+        # of the stack (Ray's renamed agents) by them.
+        "ports": planned_ports(settings, service_ports),
         "weed_ports": {
             "master": settings.weed_master_port,
             "volume": settings.weed_volume_port,
@@ -523,7 +634,10 @@ def _first_start(
     _write_private(layout.env_file, _env_file_text(environment, layout))
 
     echo(f"Starting the Gyre stack in {layout.home} (logs in {layout.logs})")
+    with contextlib.suppress(FileNotFoundError):
+        layout.pids_file.unlink()  # an earlier stack's; that one is gone (see up)
     client = _start_supervisord(layout, stack_id)
+    _record_pids(layout, [client.pid()])
     deadline = time.monotonic() + settings.startup_timeout_s
     infra = [c for c in components if c.kind == "infrastructure"]
     service_components = [c for c in components if c.kind == "service"]
@@ -533,6 +647,7 @@ def _first_start(
     s3 = next(c for c in infra if c.name == "s3")
 
     def on_ready(name: str) -> None:
+        _record_pids(layout, [int(client.processes().get(name, {}).get("pid") or 0)])
         if name == "s3":
             _ensure_bucket(s3.probe, s3_bucket)
 
@@ -552,6 +667,7 @@ def _first_start(
         deadline=deadline,
         probe_timeout_s=settings.probe_timeout_s,
         echo=echo,
+        on_ready=on_ready,
     )
     return client
 
@@ -564,8 +680,10 @@ def status(home: Path, *, probe_timeout_s: float | None = None) -> list[Componen
 
     Raises:
         StackNotRunning: no ``stack.json`` in ``home``.
+        StackStateUnreadable: ``stack.json`` is corrupt.
+        StackHomeError: ``home`` is not a directory.
     """
-    layout = StackLayout.for_home(home)
+    layout = _usable_layout(home, create=False)
     data = _read_stack_json(layout)
     timeout = float(probe_timeout_s or data["probe_timeout_s"])
     rows = [(name, endpoint, probe) for name, _, endpoint, probe, _ in _components_from_json(data)]
@@ -574,6 +692,7 @@ def status(home: Path, *, probe_timeout_s: float | None = None) -> list[Componen
         infos = client.processes()
     except SupervisorUnavailable as exc:
         return [ComponentHealth(name, False, endpoint, str(exc)) for name, endpoint, _ in rows]
+    _record_pids(layout, [int(i.get("pid") or 0) for i in infos.values()])
     return _health(rows, infos, timeout)
 
 
@@ -604,41 +723,68 @@ def _stop_programs(client: SupervisorClient, data: dict[str, Any], echo: Echo) -
         _wait_stopped(client, names, wait_s)
 
 
-def _stack_processes(stack_id: str, markers: Sequence[str]) -> list[psutil.Process]:
-    """Live processes that belong to the stack.
+def _record_pids(layout: StackLayout, pids: Sequence[int]) -> None:
+    """Remember the sessions and groups of live stack processes for `gyre down`'s sweep.
 
-    A process belongs when it carries ``GYRE_STACK_ID=<stack_id>`` in its environment
-    (inherited from supervisord by every descendant, including Ray's workers), or when it
-    runs from this Python environment and its command line names one of ``markers``
-    (the home, Ray's temp dir) — for processes that reset their environment.
+    Best effort: a read-only home (someone else's stack under `gyre status`) skips it.
     """
-    me = os.getpid()
-    prefix = sys.prefix
-    found: list[psutil.Process] = []
-    for proc in psutil.process_iter(["pid", "cmdline", "exe"]):
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get(STACK_ID_ENV) == stack_id:
-                found.append(proc)
-                continue
-        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
-            pass
-        cmdline = " ".join(proc.info.get("cmdline") or [])
-        exe = proc.info.get("exe") or ""
-        if (exe.startswith(prefix) or cmdline.startswith(prefix)) and any(
-            marker in cmdline for marker in markers
-        ):
-            found.append(proc)
-    return found
+    with contextlib.suppress(OSError):
+        record_processes(layout.pids_file, pids)
 
 
-def _kill_strays(procs: list[psutil.Process]) -> list[str]:
+def _settings_ports(settings: StackSettings | None) -> dict[str, int]:
+    """The ports the current settings give the stack (when ``stack.json`` cannot say)."""
+    try:
+        settings = settings or StackSettings()
+    except ValueError:  # pydantic's ValidationError: bad GYRE_STACK__* variables
+        return {}
+    try:
+        service_ports = assign_service_ports(
+            discover_services(),
+            base_port=settings.service_base_port,
+            overrides=settings.service_ports,
+        )
+    except ServiceSpecError:
+        service_ports = dict(settings.service_ports)
+    return planned_ports(settings, service_ports)
+
+
+def _stack_marks(layout: StackLayout, stack_id: str, ports: Mapping[str, int]) -> StackMarks:
+    return StackMarks(
+        stack_id=stack_id,
+        paths=(str(layout.home), str(layout.ray_temp_dir), str(layout.short_dir)),
+        ports=frozenset(int(p) for p in ports.values()),
+        recorded=read_recorded(layout.pids_file),
+    )
+
+
+def _stack_processes(marks: StackMarks) -> list[ProcessInfo]:
+    """Live processes of the stack ``marks`` describes (see :mod:`gyre.stack._sweep`)."""
+    return stack_members(scan(), marks, spared=spared_pids())
+
+
+def _describe(procs: Sequence[ProcessInfo], limit: int = 6) -> str:
+    names = [f"{Path(p.cmdline[0]).name if p.cmdline else '?'}[{p.pid}]" for p in procs]
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _kill_strays(found: Sequence[ProcessInfo]) -> list[str]:
+    """SIGTERM (and SIGCONT, for stopped ones), then SIGKILL after a short grace.
+
+    Ray's renamed agents may ignore SIGTERM for longer than the grace period.
+    """
+    procs: list[psutil.Process] = []
     described: list[str] = []
-    for proc in procs:
+    for info in found:
         with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(info.pid)
+            if abs(proc.create_time() - info.started) > 1.0:
+                continue  # the pid was reused since the scan
             described.append(f"{proc.name()}[{proc.pid}]")
             proc.terminate()
+            proc.resume()
+            procs.append(proc)
     _, alive = psutil.wait_procs(procs, timeout=_STRAY_GRACE_S)
     for proc in alive:
         with contextlib.suppress(psutil.Error):
@@ -653,27 +799,64 @@ def _supervisord_pid(layout: StackLayout) -> int | None:
     return None
 
 
-def down(home: Path, *, echo: Echo) -> DownReport:
+def _refuse_leftovers(layout: StackLayout, settings: StackSettings) -> None:
+    """Raise StackLeftovers when an earlier stack of this home still partly runs.
+
+    Only a home whose last stack was not taken down (``stack.id`` or ``stack.pids``
+    left) is checked, so a fresh home never blames a process on an old stack.
+    """
+    stack_id = _read_stack_id(layout)
+    if not stack_id and not layout.pids_file.exists():
+        return
+    try:
+        ports: Mapping[str, int] = _read_stack_json(layout).get("ports") or {}
+    except StackError:
+        ports = _settings_ports(settings)
+    leftovers = _stack_processes(_stack_marks(layout, stack_id, ports))
+    if leftovers:
+        home = shlex.quote(str(layout.home))
+        raise StackLeftovers(
+            f"a previous Gyre stack in {layout.home} is still partly running; "
+            f"run `gyre down --home {home}` first (left running: {_describe(leftovers)})"
+        )
+
+
+def down(home: Path, *, echo: Echo, settings: StackSettings | None = None) -> DownReport:
     """Stop every program, shut supervisord down, and kill whatever escaped.
 
-    Idempotent: on a home where nothing runs it only sweeps and cleans up.
+    Idempotent: on a home where nothing runs it only sweeps and cleans up. When
+    ``stack.json`` is unreadable the stack is still stopped: supervisord through its
+    socket, then the sweep by ``stack.id``, ``stack.pids`` and the ports of
+    ``settings`` (default: read from the environment).
 
     Raises:
+        StackHomeError: ``home`` is not a directory or not writable.
         StackError: processes of the stack survived SIGKILL.
     """
     started = time.monotonic()
-    layout = StackLayout.for_home(home)
+    layout = _usable_layout(home, create=True)
     with _locked(layout):
+        data: dict[str, Any] = {}
+        # Ports and weed's sockets come from stack.json; only when it is unreadable are
+        # they taken from the settings (a missing one means nothing is left to find).
+        unreadable = False
         try:
             data = _read_stack_json(layout)
         except StackNotRunning:
-            data = {"components": []}
-        stack_id = data.get("stack_id") or _read_stack_id(layout)
+            pass
+        except StackStateUnreadable as exc:
+            echo(f"{exc}; stopping the stack without it")
+            unreadable = True
+        stack_id = str(data.get("stack_id") or "") or _read_stack_id(layout)
+        ports = data.get("ports") or (_settings_ports(settings) if unreadable else {})
         client = _running_client(layout)
         was_running = client is not None
         if client is not None:
             echo(f"Stopping the Gyre stack in {layout.home}")
-            _stop_programs(client, data, echo)
+            with contextlib.suppress(SupervisorUnavailable):
+                infos = client.processes()
+                _record_pids(layout, [client.pid(), *(int(i["pid"] or 0) for i in infos.values())])
+            _stop_programs(client, data or {"components": []}, echo)  # shutdown stops the rest
             _shutdown_supervisord(client, layout)
         else:
             pid = _supervisord_pid(layout)
@@ -682,24 +865,41 @@ def down(home: Path, *, echo: Echo) -> DownReport:
                 echo(f"supervisord [{pid}] does not answer; killing the stack's processes")
 
         strays: list[str] = []
-        if stack_id:
-            markers = [str(layout.home), str(layout.ray_temp_dir), str(layout.short_dir)]
-            procs = _stack_processes(stack_id, markers)
+        if stack_id or layout.pids_file.exists():
+            marks = _stack_marks(layout, stack_id, ports)
+            procs = _stack_processes(marks)
             if procs:
                 strays = _kill_strays(procs)
                 echo(f"  killed {len(strays)} stray process(es): {', '.join(strays)}")
-            survivors = _stack_processes(stack_id, markers)
+            survivors = _stack_processes(marks)
             if survivors:
-                raise StackError(
-                    "processes of the stack survived SIGKILL: "
-                    + ", ".join(f"{p.name()}[{p.pid}]" for p in survivors)
-                )
-        _clean_files(layout, {str(k): int(v) for k, v in data.get("weed_ports", {}).items()})
+                raise StackError(f"processes of the stack survived SIGKILL: {_describe(survivors)}")
+        weed_ports = data.get("weed_ports") or (_free_weed_ports(settings) if unreadable else {})
+        _clean_files(layout, {str(k): int(v) for k, v in weed_ports.items()})
         return DownReport(
             was_running=was_running,
             stray_processes_killed=strays,
             elapsed_s=time.monotonic() - started,
         )
+
+
+def _free_weed_ports(settings: StackSettings | None) -> dict[str, int]:
+    """SeaweedFS's ports from the settings, when ``stack.json`` was unreadable.
+
+    Only ports nothing listens on any more: a socket of a weed that still runs there
+    belongs to another stack.
+    """
+    try:
+        settings = settings or StackSettings()
+    except ValueError:
+        return {}
+    ports = {
+        "master": settings.weed_master_port,
+        "volume": settings.weed_volume_port,
+        "filer": settings.weed_filer_port,
+        "s3": settings.s3_port,
+    }
+    return {role: port for role, port in ports.items() if port_is_free(settings.host, port)}
 
 
 def _read_stack_id(layout: StackLayout) -> str:
@@ -728,6 +928,7 @@ def _clean_files(layout: StackLayout, weed_ports: dict[str, int]) -> None:
         layout.stack_json,
         layout.env_file,
         layout.stack_id_file,
+        layout.pids_file,
         layout.supervisord_pid,
         layout.supervisor_socket,
         layout.weed_filer_socket,

@@ -20,6 +20,7 @@ __all__ = [
     "ProgramConfig",
     "SupervisorClient",
     "SupervisorUnavailable",
+    "check_environment_value",
     "render_supervisord_conf",
 ]
 
@@ -60,21 +61,29 @@ def _escape(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def _quote_env(value: str) -> str:
-    """Quote a value for ``environment=``.
+def check_environment_value(value: str) -> None:
+    """Raise ValueError when supervisord's ``environment=`` cannot carry ``value``.
 
     supervisord splits it with a non-POSIX ``shlex`` (no escapes) and strips quote
     characters from both ends of each value, so a value is wrapped in whichever quote
-    it does not contain and may not start or end with a quote.
+    it does not contain and may not start or end with a quote; a line break would end
+    the config line.
     """
     if value[:1] in {'"', "'"} or value[-1:] in {'"', "'"}:
         raise ValueError(
             f"supervisord cannot pass a value that starts or ends with a quote: {value!r}"
         )
-    for quote in ('"', "'"):
-        if quote not in value:
-            return f"{quote}{_escape(value)}{quote}"
-    raise ValueError(f"supervisord cannot pass a value with both quote characters: {value!r}")
+    if '"' in value and "'" in value:
+        raise ValueError(f"supervisord cannot pass a value with both quote characters: {value!r}")
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"supervisord cannot pass a value with a line break: {value!r}")
+
+
+def _quote_env(value: str) -> str:
+    """Quote a value for ``environment=`` (see :func:`check_environment_value`)."""
+    check_environment_value(value)
+    quote = '"' if '"' not in value else "'"
+    return f"{quote}{_escape(value)}{quote}"
 
 
 def _environment_line(environment: Mapping[str, str]) -> str:
