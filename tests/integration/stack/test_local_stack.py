@@ -140,6 +140,22 @@ def _stack_processes(stack_id: str, home: Path) -> list[str]:
     return found
 
 
+def _connections(proc: psutil.Process) -> list[Any]:
+    with contextlib.suppress(psutil.Error):
+        return [c for c in proc.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN]
+    return []
+
+
+def _renamed_ray_agents(ports: set[int]) -> list[int]:
+    """Ray processes renamed ``ray::...`` (environment zeroed) that listen on ``ports``."""
+    return [
+        proc.pid
+        for proc in psutil.process_iter(["cmdline"])
+        if (proc.info["cmdline"] or [""])[0].startswith("ray::")
+        and any(c.laddr.port in ports for c in _connections(proc))
+    ]
+
+
 def _listening(ports: set[int]) -> list[str]:
     listening = []
     for conn in psutil.net_connections(kind="tcp"):
@@ -299,3 +315,52 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
     code, components = _status(env)
     assert code != 0
     assert components == {}
+
+
+def test_down_after_supervisord_was_killed_leaves_nothing_behind(
+    stack_home: Path, tmp_path: Path
+) -> None:
+    """kill -9 of supervisord orphans every component, Ray's renamed agents included
+    (their environment is zeroed, their command line no longer names the home): `gyre
+    up` must refuse to start over them and `gyre down` must find and kill them all —
+    even with a corrupt stack.json."""
+    env, our_ports = _stack_env(stack_home, tmp_path / "site")
+    layout = StackLayout.for_home(stack_home)
+    stack_id = ""
+    agents: list[int] = []
+    try:
+        up = _gyre("up", "--home", str(stack_home), env=env, timeout=UP_TIMEOUT_S)
+        assert up.returncode == 0, up.stdout + up.stderr
+        stack_id = layout.stack_id_file.read_text().strip()
+        # Ray's agents rename themselves a few seconds after the head is up.
+        deadline = time.monotonic() + 30
+        while len(agents := _renamed_ray_agents(our_ports)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(agents) == 2, "expected ray::DashboardAgent and ray::RuntimeEnvAgent"
+        os.kill(SupervisorClient(layout.supervisor_socket).pid(), signal.SIGKILL)
+
+        again = _gyre("up", "--home", str(stack_home), env=env, timeout=UP_TIMEOUT_S)
+        assert again.returncode != 0
+        assert "is still partly running; run `gyre down --home" in again.stderr
+        assert "Traceback" not in again.stderr
+
+        layout.stack_json.write_text("{corrupt")
+        status = _gyre("status", "--home", str(stack_home), env=env)
+        assert status.returncode == 1
+        assert status.stderr.startswith("gyre status: stack.json unreadable: ")
+        assert "Traceback" not in status.stderr
+    finally:
+        down = _gyre("down", "--home", str(stack_home), env=env, timeout=120)
+        print(f"\n{down.stdout}{down.stderr}")
+        leftovers = _stack_processes(stack_id, stack_home) if stack_id else []
+        still_listening = _listening(our_ports)
+        for pid in {int(line.split("[", 1)[1].split("]", 1)[0]) for line in leftovers}:
+            with contextlib.suppress(psutil.Error):
+                psutil.Process(pid).kill()
+
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "killed" in down.stdout
+    assert "No Gyre stack was running" not in down.stdout
+    assert leftovers == []
+    assert still_listening == []
+    assert [pid for pid in agents if psutil.pid_exists(pid)] == []

@@ -22,10 +22,11 @@ _HomeOption = Annotated[
         show_default=False,
     ),
 ]
-# Exit codes: 0 all healthy, 1 something unhealthy / failed, 2 not running (status),
-# 3 port conflict (up).
+# Exit codes: 0 all healthy, 1 something unhealthy / failed, 2 not running (status) or
+# an unusable --home (every command), 3 port conflict (up).
 EXIT_UNHEALTHY = 1
 EXIT_NOT_RUNNING = 2
+EXIT_BAD_HOME = 2
 EXIT_PORT_CONFLICT = 3
 
 
@@ -51,7 +52,7 @@ def up(home: _HomeOption = None) -> None:
     from gyre.stack._ports import PortConflictError
     from gyre.stack._services import ServiceSpecError
     from gyre.stack._settings import StackSettings
-    from gyre.stack._stack import StackError
+    from gyre.stack._stack import StackError, StackHomeError
     from gyre.stack._stack import up as stack_up
 
     gyre_settings = GyreSettings()
@@ -67,6 +68,9 @@ def up(home: _HomeOption = None) -> None:
     except PortConflictError as exc:
         _err(str(exc))
         raise typer.Exit(EXIT_PORT_CONFLICT) from exc
+    except StackHomeError as exc:
+        _err(f"gyre up: {exc}")
+        raise typer.Exit(EXIT_BAD_HOME) from exc
     except (StackError, ServiceSpecError) as exc:
         _err(f"gyre up failed: {exc}")
         raise typer.Exit(EXIT_UNHEALTHY) from exc
@@ -90,16 +94,21 @@ def status(
     ] = False,
 ) -> None:
     """Report each component's health; exit non-zero if any is unhealthy or none runs."""
-    from gyre.stack._stack import StackNotRunning
+    from gyre.stack._stack import StackError, StackHomeError, StackNotRunning
     from gyre.stack._stack import status as stack_status
 
     try:
         health = stack_status(_home(home))
-    except StackNotRunning as exc:
+    except StackError as exc:
         if as_json:
             typer.echo(json.dumps({"components": []}))
-        _err(str(exc))
-        raise typer.Exit(EXIT_NOT_RUNNING) from exc
+        _err(str(exc) if isinstance(exc, StackNotRunning) else f"gyre status: {exc}")
+        code = EXIT_UNHEALTHY
+        if isinstance(exc, StackNotRunning):
+            code = EXIT_NOT_RUNNING
+        elif isinstance(exc, StackHomeError):
+            code = EXIT_BAD_HOME
+        raise typer.Exit(code) from exc
     if as_json:
         typer.echo(json.dumps({"components": [item.to_json() for item in health]}))
     else:
@@ -112,16 +121,25 @@ def status(
 
 def down(home: _HomeOption = None) -> None:
     """Stop every component and supervisord, and kill any process of the stack left."""
-    from gyre.stack._stack import StackError
+    from gyre.stack._stack import StackError, StackHomeError
     from gyre.stack._stack import down as stack_down
 
     try:
         report = stack_down(_home(home), echo=typer.echo)
+    except StackHomeError as exc:
+        _err(f"gyre down: {exc}")
+        raise typer.Exit(EXIT_BAD_HOME) from exc
     except StackError as exc:
         _err(f"gyre down failed: {exc}")
         raise typer.Exit(EXIT_UNHEALTHY) from exc
     if report.was_running:
         typer.echo(f"The Gyre stack is down ({report.elapsed_s:.1f}s).")
+    elif report.stray_processes_killed:
+        typer.echo(
+            f"The Gyre stack is down: its supervisord was gone or hung, so its "
+            f"{len(report.stray_processes_killed)} remaining process(es) were killed "
+            f"({report.elapsed_s:.1f}s)."
+        )
     else:
         typer.echo("No Gyre stack was running.")
 
