@@ -22,6 +22,7 @@ from gyre.runtime.db._database import (
 )
 from gyre.runtime.db._migrate import (
     RUNTIME_MIGRATIONS,
+    SQLITE_MIGRATION_LOCK_SUFFIX,
     MigrationChain,
     downgrade,
     migrate,
@@ -46,6 +47,7 @@ __all__ = [
     "OUTBOX_TABLE",
     "PROCESSED_EVENTS_TABLE",
     "RUNTIME_MIGRATIONS",
+    "SQLITE_MIGRATION_LOCK_SUFFIX",
     "Database",
     "DeadLetterRecord",
     "MigrationChain",

@@ -7,7 +7,9 @@ chains share one database without seeing each other's tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -16,6 +18,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from filelock import FileLock
 from sqlalchemy import MetaData, TypeDecorator, create_engine, pool, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -26,6 +29,7 @@ from gyre.runtime.db._database import ensure_sqlite_directory
 
 __all__ = [
     "RUNTIME_MIGRATIONS",
+    "SQLITE_MIGRATION_LOCK_SUFFIX",
     "MigrationChain",
     "downgrade",
     "migrate",
@@ -36,6 +40,9 @@ __all__ = [
 # Key of pg_advisory_xact_lock held while migrating, so that replicas starting together
 # migrate one after the other (an arbitrary constant: "gyre" in ASCII).
 _PG_MIGRATION_LOCK_KEY: Final = 0x67797265
+# Suffix of the lock file created next to an SQLite database while migrating it, so that
+# processes starting together on one file migrate one after the other.
+SQLITE_MIGRATION_LOCK_SUFFIX: Final = ".migrate.lock"
 # Config.attributes keys handed from migrate() to env.py.
 _CONNECTION_ATTR: Final = "connection"
 _CHAIN_ATTR: Final = "gyre_chain"
@@ -93,19 +100,48 @@ def sync_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def _sqlite_lock_path(url: str) -> Path | None:
+    """The migration lock file of an SQLite database file; ``None`` for other URLs."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + SQLITE_MIGRATION_LOCK_SUFFIX)
+
+
+@contextlib.asynccontextmanager
+async def _sqlite_file_lock(url: str) -> AsyncIterator[None]:
+    # SQLite has no advisory locks: an inter-process file lock next to the database
+    # serializes migrators (fcntl/msvcrt, released by the OS if the process dies).
+    path = _sqlite_lock_path(url)
+    if path is None:
+        yield
+        return
+    # thread_local=False: acquired in a worker thread (waiting must not block the event
+    # loop), released from this one.
+    lock = FileLock(path, thread_local=False)
+    await asyncio.to_thread(lock.acquire)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 async def _run_locked(url: str, steps: Sequence[tuple[MigrationChain, str, bool]]) -> None:
     ensure_sqlite_directory(url)
-    engine = create_async_engine(url, poolclass=pool.NullPool)
-    try:
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                )
-            for chain, revision, up in steps:
-                await conn.run_sync(_run_command, chain, revision, up)
-    finally:
-        await engine.dispose()
+    async with _sqlite_file_lock(url):
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        try:
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": _PG_MIGRATION_LOCK_KEY},
+                    )
+                for chain, revision, up in steps:
+                    await conn.run_sync(_run_command, chain, revision, up)
+        finally:
+            await engine.dispose()
 
 
 def _run_command(conn: Connection, chain: MigrationChain, revision: str, up: bool) -> None:
@@ -121,7 +157,9 @@ async def migrate(url: str, *, chains: Sequence[MigrationChain]) -> None:
 
     Services call ``await migrate(url, chains=[RUNTIME_MIGRATIONS, THEIR_CHAIN])`` at
     start-up. Everything runs in one transaction (PostgreSQL's DDL is transactional),
-    under an advisory lock on PostgreSQL so concurrent replicas do not race.
+    under a lock so that concurrent replicas do not race: an advisory lock on
+    PostgreSQL, a file lock next to the database file
+    (``<file>`` + :data:`SQLITE_MIGRATION_LOCK_SUFFIX`) on SQLite.
 
     Args:
         url: async SQLAlchemy URL (``sqlite+aiosqlite://`` or ``postgresql+psycopg://``).
