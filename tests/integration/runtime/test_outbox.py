@@ -6,14 +6,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.runtime_events import (  # noqa: F401 - fixtures are used by name
@@ -37,13 +40,14 @@ from gyre.runtime.db import (
     OutboxRecord,
     migrate,
 )
-from gyre.runtime.errors import AlreadyExists
+from gyre.runtime.errors import AlreadyExists, InvalidArgument
 from gyre.runtime.events import (
     DEAD_LETTER_CONSUMER_HEADER,
     DEAD_LETTER_DELIVERIES_HEADER,
     DEAD_LETTER_ERROR_HEADER,
     DEAD_LETTER_SUBJECT_HEADER,
     MSG_ID_HEADER,
+    OUTBOX_FAILED_TOTAL,
     EventConsumer,
     Outbox,
     OutboxRelay,
@@ -146,7 +150,13 @@ async def test_duplicate_event_id_is_already_exists(
     db: Database, nats_settings: NatsSettings
 ) -> None:
     outbox = _outbox(nats_settings)
-    event = Event(id="same-id", type=EVENT_TYPE)
+    event = Event(
+        id="same-id",
+        type=EVENT_TYPE,
+        models_version_status_changed=ModelsVersionStatusChanged(
+            model_version="models/m/versions/1"
+        ),
+    )
     async with db.transaction() as session:
         await outbox.add(session, event)
     with pytest.raises(AlreadyExists):
@@ -418,3 +428,250 @@ async def test_relay_replicas_share_rows_on_postgresql(
     # SKIP LOCKED: every row was claimed and published by exactly one replica.
     assert sum(counts) == len(ids)
     assert await _stream_messages(nc, nats_settings.stream) == len(ids)
+
+
+# --- Rows NATS can never accept -------------------------------------------------------
+
+# nats-server's default max_payload (and NatsSettings.max_payload_bytes'): 1 MiB.
+ONE_MIB = 1024 * 1024
+# Event types a subject cannot carry literally: whitespace, wildcards, an empty token.
+MALFORMED_TYPES = ["models.version bad", "models.*", "models.>", "models..x"]
+
+
+def _envelope_without_catalog() -> type[Message]:
+    """A minimal envelope (id, type) that is not ``gyre.events.v1.Event``."""
+    file = descriptor_pb2.FileDescriptorProto(
+        name="gyre_tests/envelope.proto", package="gyre_tests", syntax="proto3"
+    )
+    message = file.message_type.add(name="Envelope")
+    for number, name in enumerate(["id", "type"], start=1):
+        message.field.add(
+            name=name,
+            number=number,
+            type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+            label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        )
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("gyre_tests.Envelope"))
+
+
+async def _outbox_rows(db: Database) -> list[OutboxRecord]:
+    async with db.transaction() as session:
+        return list((await session.scalars(select(OutboxRecord).order_by(OutboxRecord.id))).all())
+
+
+async def _widgets(db: Database) -> list[str]:
+    async with db.transaction() as session:
+        return list((await session.scalars(select(Widget.name))).all())
+
+
+def _failed_count(reason: str) -> float:
+    return REGISTRY.get_sample_value(OUTBOX_FAILED_TOTAL, {"reason": reason}) or 0.0
+
+
+async def test_emit_refuses_an_event_larger_than_max_payload_and_rolls_back(
+    db: Database, nats_settings: NatsSettings
+) -> None:
+    outbox = _outbox(nats_settings)
+    huge = ModelsVersionStatusChanged(model_version="models/m/versions/" + "x" * (2 * ONE_MIB))
+
+    async def change_and_emit() -> None:
+        async with db.transaction() as session:
+            session.add(Widget(name="huge"))
+            await outbox.emit(
+                session, type=EVENT_TYPE, subject_resource="widgets/huge", payload_message=huge
+            )
+
+    with pytest.raises(InvalidArgument) as caught:
+        await change_and_emit()
+
+    assert caught.value.reason == "EVENT_TOO_LARGE"
+    assert caught.value.metadata["max_payload_bytes"] == str(ONE_MIB)
+    assert int(caught.value.metadata["size_bytes"]) > 2 * ONE_MIB
+    assert await _widgets(db) == []
+    assert await _outbox_rows(db) == []
+
+
+async def test_max_payload_counts_the_headers_the_relay_adds(
+    db: Database, nats_settings: NatsSettings
+) -> None:
+    limit = 4096
+    outbox = _outbox(nats_settings.model_copy(update={"max_payload_bytes": limit}))
+    fits = ModelsVersionStatusChanged(model_version="x" * (limit - 1000))
+    # The serialized envelope alone is under the limit; with its headers it is over.
+    too_big = Event(
+        id=str(uuid.uuid4()),
+        type=EVENT_TYPE,
+        models_version_status_changed=ModelsVersionStatusChanged(model_version="x" * (limit - 200)),
+    )
+    assert too_big.ByteSize() < limit
+
+    async with db.transaction() as session:
+        await outbox.emit(session, type=EVENT_TYPE, subject_resource="w/fits", payload_message=fits)
+    with pytest.raises(InvalidArgument, match="more than the 4096 bytes"):
+        async with db.transaction() as session:
+            await outbox.add(session, too_big)
+
+    assert [r.event_type for r in await _outbox_rows(db)] == [EVENT_TYPE]
+
+
+@pytest.mark.parametrize("bad_type", [*MALFORMED_TYPES, "widgets.created"])
+async def test_emit_refuses_a_type_outside_the_catalog_and_rolls_back(
+    db: Database, nats_settings: NatsSettings, bad_type: str
+) -> None:
+    outbox = _outbox(nats_settings)
+
+    async def change_and_emit() -> None:
+        async with db.transaction() as session:
+            session.add(Widget(name="w"))
+            await outbox.emit(
+                session,
+                type=bad_type,
+                subject_resource="widgets/w",
+                payload_message=_payload(EVENT_TYPE, "w"),
+            )
+
+    with pytest.raises(InvalidArgument) as caught:
+        await change_and_emit()
+
+    assert caught.value.reason == "UNKNOWN_EVENT_TYPE"
+    assert caught.value.metadata == {"event_type": bad_type}
+    assert await _widgets(db) == []
+    assert await _outbox_rows(db) == []
+
+
+async def test_add_refuses_a_payload_that_does_not_match_the_type(
+    db: Database, nats_settings: NatsSettings
+) -> None:
+    outbox = _outbox(nats_settings)
+    mismatched = Event(
+        id=str(uuid.uuid4()),
+        type=FAILING_TYPE,
+        models_version_status_changed=ModelsVersionStatusChanged(model_version="models/m/v/1"),
+    )
+
+    with pytest.raises(InvalidArgument, match="carries payload 'models_version_archived'"):
+        async with db.transaction() as session:
+            await outbox.add(session, mismatched)
+    with pytest.raises(InvalidArgument) as caught:
+        async with db.transaction() as session:
+            await outbox.emit(
+                session,
+                type=FAILING_TYPE,
+                subject_resource="widgets/w",
+                payload_message=_payload(EVENT_TYPE, "w"),
+            )
+
+    assert caught.value.reason == "EVENT_PAYLOAD_MISMATCH"
+    assert await _outbox_rows(db) == []
+
+
+@pytest.mark.parametrize("bad_type", [*MALFORMED_TYPES, "", "models.", ".models"])
+async def test_other_envelopes_need_a_literal_subject_token_type(
+    db: Database, nats_settings: NatsSettings, bad_type: str
+) -> None:
+    envelope = _envelope_without_catalog()
+    outbox = Outbox(source="widget-service", nats=nats_settings, event_class=envelope)
+
+    with pytest.raises(InvalidArgument, match="dot-separated tokens"):
+        async with db.transaction() as session:
+            await outbox.add(session, envelope(id=str(uuid.uuid4()), type=bad_type))
+    async with db.transaction() as session:
+        await outbox.add(session, envelope(id=str(uuid.uuid4()), type="widgets.part-2.made_up"))
+
+    assert [r.subject for r in await _outbox_rows(db)] == [
+        f"{nats_settings.subject_prefix}.widgets.part-2.made_up"
+    ]
+
+
+async def _insert_raw_row(db: Database, nats: NatsSettings, *, subject: str, payload: bytes) -> str:
+    """A row as an older writer (or a bug) could have left it, bypassing Outbox.add."""
+    eid = str(uuid.uuid4())
+    async with db.transaction() as session:
+        session.add(
+            OutboxRecord(
+                event_id=eid,
+                event_type=EVENT_TYPE,
+                subject=subject,
+                payload=payload,
+                headers={},
+                attempts=0,
+            )
+        )
+    return eid
+
+
+async def test_relay_marks_rows_nats_rejects_failed_and_relays_the_rows_behind(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    before = {r: _failed_count(r) for r in ("MaxPayloadError", "BadSubjectError")}
+    prefix = nats_settings.subject_prefix
+    good = [await _create_widget(db, outbox, "first")]
+    bad = {
+        # 2 MB: nats-server would close the connection.
+        await _insert_raw_row(
+            db, nats_settings, subject=f"{prefix}.{EVENT_TYPE}", payload=b"x" * (2 * ONE_MIB)
+        ): "MaxPayloadError",
+        # Just under max_payload alone, over it with the relay's headers.
+        await _insert_raw_row(
+            db, nats_settings, subject=f"{prefix}.{EVENT_TYPE}", payload=b"x" * (ONE_MIB - 10)
+        ): "MaxPayloadError",
+    }
+    for bad_type in MALFORMED_TYPES:
+        eid = await _insert_raw_row(
+            db, nats_settings, subject=f"{prefix}.{bad_type}", payload=b"not relayed"
+        )
+        bad[eid] = "BadSubjectError"
+    good += [await _create_widget(db, outbox, f"behind-{i}") for i in range(3)]
+
+    assert await relay.publish_pending() == len(good)
+    assert await relay.publish_pending() == 0  # failed rows are not retried
+
+    rows = {r.event_id: r for r in await _outbox_rows(db)}
+    assert {eid for eid, r in rows.items() if r.published_at is not None} == set(good)
+    assert {
+        eid: (r.failed_at is not None, r.attempts) for eid, r in rows.items() if eid in bad
+    } == {eid: (True, 1) for eid in bad}
+    assert {eid: (rows[eid].last_error or "").split(":")[0] for eid in bad} == bad
+    assert all(rows[eid].failed_at is None for eid in good)
+    tail = tail_events(nc, nats_settings, deliver_all=True, event_class=Event)
+    received = [str((await anext(tail)).id) for _ in good]  # type: ignore[attr-defined,unused-ignore]
+    await tail.aclose()  # type: ignore[attr-defined,unused-ignore]
+    assert received == good
+    assert await _stream_messages(nc, nats_settings.stream) == len(good)
+    assert {r: _failed_count(r) - before[r] for r in before} == {
+        "MaxPayloadError": 2,
+        "BadSubjectError": len(MALFORMED_TYPES),
+    }
+
+
+async def test_relay_marks_a_row_jetstream_refuses_failed_and_continues(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    # The stream takes smaller messages than the server: JetStream answers 400.
+    js = nc.jetstream()
+    config = (await js.stream_info(nats_settings.stream)).config
+    await js.update_stream(dataclasses.replace(config, max_msg_size=4096))
+    before = _failed_count("BadRequestError")
+    big = ModelsVersionStatusChanged(model_version="x" * 8000)
+    async with db.transaction() as session:
+        too_big = await outbox.emit(
+            session, type=EVENT_TYPE, subject_resource="w/big", payload_message=big
+        )
+    behind = await _create_widget(db, outbox, "behind")
+
+    async with relay:
+        await eventually(lambda: _stream_messages(nc, nats_settings.stream))
+
+    rows = {r.event_id: r for r in await _outbox_rows(db)}
+    failed = rows[str(too_big.id)]  # type: ignore[attr-defined,unused-ignore]
+    assert (failed.failed_at is not None, failed.published_at) == (True, None)
+    assert "message size exceeds maximum allowed" in (failed.last_error or "")
+    assert rows[behind].published_at is not None
+    assert _failed_count("BadRequestError") - before == 1

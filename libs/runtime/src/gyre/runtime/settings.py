@@ -47,6 +47,9 @@ class NatsSettings(BaseModel, extra="forbid"):
     publish_timeout_s: float = 5.0
     # JetStream duplicate-detection window (seconds) used when the stream is created.
     duplicate_window_s: float = 120.0
+    # Largest event (serialized envelope plus NATS headers) the outbox accepts, in bytes;
+    # keep it at or below the server's max_payload (nats-server's default is 1 MiB).
+    max_payload_bytes: int = Field(default=1024 * 1024, gt=0)
 
 
 class S3Settings(BaseModel, extra="forbid"):

@@ -40,11 +40,12 @@ class OutboxRecord(RuntimeBase):
     """One event waiting to be (or already) published to JetStream.
 
     Written in the same transaction as the state change it announces; the relay
-    publishes pending rows in ``id`` order and sets ``published_at``.
+    publishes pending rows (neither published nor failed) in ``id`` order and sets
+    ``published_at``, or ``failed_at`` when NATS can never accept the row.
     """
 
     __tablename__ = OUTBOX_TABLE
-    __table_args__ = (Index("ix_gyre_outbox_pending", "published_at", "id"),)
+    __table_args__ = (Index("ix_gyre_outbox_pending", "published_at", "failed_at", "id"),)
 
     id: Mapped[int] = mapped_column(_BigId, primary_key=True, autoincrement=True)
     # The envelope's id; also the JetStream ``Nats-Msg-Id`` (server-side de-duplication).
@@ -62,6 +63,9 @@ class OutboxRecord(RuntimeBase):
     # Failed publish attempts so far and the last failure, for operators.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Set when the row failed permanently (NATS rejects it as it is, e.g. too large or a
+    # bad subject): the relay skips it so the rows behind it are not blocked.
+    failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class ProcessedEventRecord(RuntimeBase):

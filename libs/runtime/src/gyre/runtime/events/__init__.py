@@ -47,6 +47,7 @@ from gyre.runtime.events._outbox import (
     DEFAULT_RELAY_POLL_INTERVAL_S,
     DEFAULT_RELAY_STOP_TIMEOUT_S,
     MSG_ID_HEADER,
+    OUTBOX_FAILED_TOTAL,
     Outbox,
     OutboxRelay,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "DEFAULT_RELAY_POLL_INTERVAL_S",
     "DEFAULT_RELAY_STOP_TIMEOUT_S",
     "MSG_ID_HEADER",
+    "OUTBOX_FAILED_TOTAL",
     "EventConsumer",
     "EventHandler",
     "MalformedEvent",

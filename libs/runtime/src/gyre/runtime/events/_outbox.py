@@ -5,6 +5,14 @@ the same :meth:`Database.transaction` as the change they announce, so an event
 exists if and only if the change committed. :class:`OutboxRelay` publishes the
 pending rows, in order, to JetStream with ``Nats-Msg-Id`` = event id, so a row
 published twice (a crash between publish and marking it) is stored once.
+
+A row NATS can never accept must not hold back the rows behind it, so both ends
+check: :meth:`Outbox.add` refuses an unknown or malformed event type and an event
+larger than ``NatsSettings.max_payload_bytes`` (``InvalidArgument`` in the caller's
+transaction, which rolls the state change back); the relay marks a row that NATS
+rejects deterministically as failed (``failed_at``, counted in
+``gyre_outbox_failed_total``) and goes on, while transient failures (no connection,
+timeouts) keep the order and are retried with backoff.
 """
 
 from __future__ import annotations
@@ -12,17 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Final
 
+import nats.errors
 from google.protobuf.message import Message
 from nats.aio.client import Client
-from nats.js.errors import NoStreamResponseError
+from nats.js.api import Header
+from nats.js.errors import BadRequestError, NoStreamResponseError
+from prometheus_client import Counter
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gyre.runtime.db import Database, OutboxRecord, after_commit, utcnow
+from gyre.runtime.errors import InvalidArgument
 from gyre.runtime.events._envelope import (
     build_event,
     event_id,
@@ -32,12 +45,14 @@ from gyre.runtime.events._envelope import (
 )
 from gyre.runtime.events._nats import ensure_streams, event_subject
 from gyre.runtime.settings import NatsSettings
+from gyre.sdk.events_catalog import EVENT_TYPES
 
 __all__ = [
     "DEFAULT_RELAY_BATCH_SIZE",
     "DEFAULT_RELAY_POLL_INTERVAL_S",
     "DEFAULT_RELAY_STOP_TIMEOUT_S",
     "MSG_ID_HEADER",
+    "OUTBOX_FAILED_TOTAL",
     "Outbox",
     "OutboxRelay",
 ]
@@ -65,6 +80,68 @@ DEFAULT_RELAY_STOP_TIMEOUT_S: Final = 5.0
 DEFAULT_PRUNE_INTERVAL_S: Final = 60.0
 # Longest last_error kept on a row.
 _MAX_ERROR_CHARS: Final = 2000
+
+# Full name of the generated envelope: its type must be in the events catalog and its
+# payload oneof must be the type's field.
+_CATALOG_ENVELOPE: Final = "gyre.events.v1.Event"
+_PAYLOAD_ONEOF: Final = "payload"
+# Event types of other envelopes: dot-separated tokens a subject can carry literally (no
+# wildcards, whitespace or empty tokens), like the catalog's "<domain>.<resource>.<verb>".
+_EVENT_TYPE: Final = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+# A subject the relay publishes: literal tokens only ("*" and ">" are wildcards that
+# nats-server would store as they are; empty tokens match no stream).
+_LITERAL_SUBJECT: Final = re.compile(r"[^.*>\s]+(?:\.[^.*>\s]+)*")
+# Event ids travel as the Nats-Msg-Id header: printable ASCII without spaces.
+_EVENT_ID: Final = re.compile(r"[\x21-\x7e]+")
+# Header names: RFC 7230 tokens (what nats-py accepts).
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Column widths of the outbox table (see gyre.runtime.db.models).
+_MAX_EVENT_ID_CHARS: Final = 64
+_MAX_EVENT_TYPE_CHARS: Final = 200
+_MAX_SUBJECT_CHARS: Final = 255
+# Bytes of a NATS header block besides its "Name: value\r\n" lines ("NATS/1.0\r\n" and
+# the closing "\r\n"), and per line besides the name and value (": " and "\r\n").
+_HEADER_BLOCK_OVERHEAD: Final = len(b"NATS/1.0\r\n\r\n")
+_HEADER_LINE_OVERHEAD: Final = len(b": \r\n")
+
+OUTBOX_FAILED_TOTAL: Final = "gyre_outbox_failed_total"
+_FAILED: Final = Counter(
+    OUTBOX_FAILED_TOTAL,
+    "Outbox rows the relay marked failed because NATS can never accept them, by reason.",
+    ("reason",),
+)
+
+
+def _wire_size(payload: bytes, headers: Mapping[str, str]) -> int:
+    """Bytes a message counts against nats-server's max_payload: headers plus payload."""
+    header_bytes = _HEADER_BLOCK_OVERHEAD + sum(
+        len(name.encode()) + len(value.encode()) + _HEADER_LINE_OVERHEAD
+        for name, value in headers.items()
+    )
+    return header_bytes + len(payload)
+
+
+def _publish_headers(
+    headers: Mapping[str, str], event_id_: str, nats: NatsSettings
+) -> dict[str, str]:
+    """Every header the relay sends: the row's, the message id and the expected stream."""
+    return {**headers, MSG_ID_HEADER: event_id_, Header.EXPECTED_STREAM: nats.stream}
+
+
+# JetStream's "expected stream does not match": the deployment's stream layout is wrong,
+# not the row; every row would fail the same way, so it is retried like an outage.
+_STREAM_MISMATCH_ERR_CODE: Final = 10060
+
+
+def _is_permanent(exc: BaseException) -> bool:
+    """Whether publishing the same row again must fail again (NATS rejects the row)."""
+    if isinstance(
+        exc, nats.errors.MaxPayloadError | nats.errors.BadSubjectError | nats.errors.BadHeaderError
+    ):
+        return True
+    # 400 from JetStream: the server refused this message (e.g. larger than the stream's
+    # max_msg_size); 503s, timeouts and connection errors are transient.
+    return isinstance(exc, BadRequestError) and exc.err_code != _STREAM_MISMATCH_ERR_CODE
 
 
 class Outbox:
@@ -118,29 +195,100 @@ class Outbox:
         The NATS subject is ``"<subject_prefix>.<event.type>"``. After the transaction
         commits the relay is woken.
 
+        The event is checked first, so that a row the relay could never publish is never
+        written: with the generated ``gyre.events.v1.Event`` envelope the type must be in
+        the events catalog (``gyre.sdk.events_catalog.EVENT_TYPES``) and the payload
+        oneof must hold that type's field; with another envelope class the type must be
+        dot-separated tokens of letters, digits, ``_`` and ``-``. The serialized event
+        plus every NATS header the relay sends must fit ``nats.max_payload_bytes``.
+
         Raises:
-            ValueError: the event has no id or no type.
+            InvalidArgument: the event has no id or type, an unknown or malformed type, a
+                payload that does not match its type, bad extra headers, or is larger
+                than ``nats.max_payload_bytes``. Raised inside the caller's
+                transaction, so the state change it announces is rolled back.
             AlreadyExists: (at commit) an event with this id is already in the outbox.
         """
         eid, etype = event_id(event), event_type(event)
-        if not eid or not etype:
-            raise ValueError("an event needs an id and a type")
+        self._check_identity(event, eid, etype)
+        subject = event_subject(self.nats, etype)
+        if len(subject) > _MAX_SUBJECT_CHARS or not _LITERAL_SUBJECT.fullmatch(subject):
+            raise InvalidArgument(
+                f"event subject {subject!r} is not a literal NATS subject of at most "
+                f"{_MAX_SUBJECT_CHARS} characters",
+                reason="INVALID_EVENT_TYPE",
+                metadata={"event_type": etype},
+            )
+        extra = dict(headers or {})
+        for name, value in extra.items():
+            if not _HEADER_NAME.fullmatch(name) or "\r" in value or "\n" in value:
+                raise InvalidArgument(
+                    f"bad NATS header {name!r}: names are RFC 7230 tokens, values one line",
+                    reason="INVALID_EVENT_HEADER",
+                    metadata={"event_type": etype, "header": name},
+                )
+        payload = event.SerializeToString()
+        row_headers = {
+            EVENT_TYPE_HEADER: etype,
+            CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
+            **trace_headers(event),
+            **extra,
+        }
+        size = _wire_size(payload, _publish_headers(row_headers, eid, self.nats))
+        if size > self.nats.max_payload_bytes:
+            raise InvalidArgument(
+                f"event {etype!r} is {size} bytes with its headers, more than the "
+                f"{self.nats.max_payload_bytes} bytes NATS accepts; put large data in the "
+                "object store and refer to it by name",
+                reason="EVENT_TOO_LARGE",
+                metadata={
+                    "event_type": etype,
+                    "size_bytes": str(size),
+                    "max_payload_bytes": str(self.nats.max_payload_bytes),
+                },
+            )
         record = OutboxRecord(
             event_id=eid,
             event_type=etype,
-            subject=event_subject(self.nats, etype),
-            payload=event.SerializeToString(),
-            headers={
-                EVENT_TYPE_HEADER: etype,
-                CONTENT_TYPE_HEADER: PROTOBUF_CONTENT_TYPE,
-                **trace_headers(event),
-                **(headers or {}),
-            },
+            subject=subject,
+            payload=payload,
+            headers=row_headers,
             attempts=0,
         )
         session.add(record)
         after_commit(session, self.notify)
         return record
+
+    @staticmethod
+    def _check_identity(event: Message, eid: str, etype: str) -> None:
+        if not eid or len(eid) > _MAX_EVENT_ID_CHARS or not _EVENT_ID.fullmatch(eid):
+            raise InvalidArgument(
+                f"an event id must be 1-{_MAX_EVENT_ID_CHARS} printable ASCII characters "
+                f"without spaces, got {eid!r}",
+                reason="INVALID_EVENT_ID",
+            )
+        if event.DESCRIPTOR.full_name == _CATALOG_ENVELOPE:
+            field = EVENT_TYPES.get(etype)
+            if field is None:
+                raise InvalidArgument(
+                    f"unknown event type {etype!r}: not in gyre.sdk.events_catalog",
+                    reason="UNKNOWN_EVENT_TYPE",
+                    metadata={"event_type": etype},
+                )
+            held = event.WhichOneof(_PAYLOAD_ONEOF)
+            if held != field:
+                raise InvalidArgument(
+                    f"an event of type {etype!r} carries payload {field!r}, not {held!r}",
+                    reason="EVENT_PAYLOAD_MISMATCH",
+                    metadata={"event_type": etype},
+                )
+        elif len(etype) > _MAX_EVENT_TYPE_CHARS or not _EVENT_TYPE.fullmatch(etype):
+            raise InvalidArgument(
+                f"an event type is dot-separated tokens of letters, digits, _ and - (at "
+                f"most {_MAX_EVENT_TYPE_CHARS} characters), got {etype!r}",
+                reason="INVALID_EVENT_TYPE",
+                metadata={"event_type": etype},
+            )
 
     async def emit(
         self,
@@ -169,6 +317,10 @@ class Outbox:
 
         Returns:
             The envelope written.
+
+        Raises:
+            InvalidArgument: see :meth:`add`; also when the envelope has no payload
+                field for ``payload_message``'s type.
         """
         if caused_by is not None:
             causation_id = causation_id or event_id(caused_by)
@@ -176,17 +328,22 @@ class Outbox:
             inherited = trace_headers(caused_by)
             traceparent = traceparent or inherited.get("traceparent")
             tracestate = tracestate or inherited.get("tracestate")
-        event = build_event(
-            self.event_class,
-            type=type,
-            source=self.source,
-            subject=subject_resource,
-            payload=payload_message,
-            correlation_id=correlation_id or None,
-            causation_id=causation_id,
-            traceparent=traceparent,
-            tracestate=tracestate,
-        )
+        try:
+            event = build_event(
+                self.event_class,
+                type=type,
+                source=self.source,
+                subject=subject_resource,
+                payload=payload_message,
+                correlation_id=correlation_id or None,
+                causation_id=causation_id,
+                traceparent=traceparent,
+                tracestate=tracestate,
+            )
+        except (ValueError, TypeError) as exc:  # no payload field for this payload/type
+            raise InvalidArgument(
+                str(exc), reason="EVENT_PAYLOAD_MISMATCH", metadata={"event_type": type}
+            ) from exc
         await self.add(session, event)
         return event
 
@@ -208,6 +365,13 @@ class OutboxRelay:
     is unreachable rows stay pending (with ``attempts`` and ``last_error``) and the
     relay retries with exponential backoff; nothing is lost and, thanks to
     ``Nats-Msg-Id``, nothing is stored twice within the stream's duplicate window.
+
+    A row NATS rejects as it is (larger than the server's ``max_payload`` with its
+    headers, a subject with wildcards, whitespace or empty tokens, a bad header, a 400
+    from JetStream such as the stream's ``max_msg_size``) is not retried: the relay sets
+    its ``failed_at`` and ``last_error``, logs an error, counts it in
+    ``gyre_outbox_failed_total{reason}`` and publishes the rows behind it. Failed rows
+    are kept (pruning deletes published rows only).
     """
 
     def __init__(
@@ -253,26 +417,42 @@ class OutboxRelay:
     async def publish_pending(self) -> int:
         """Publish one batch of pending rows; the number published.
 
-        Stops at the first failed publish (keeping order); that row records the
-        attempt and the error and stays pending.
+        A row NATS can never accept is marked failed and skipped (not counted). A
+        transient failure (no connection, timeout) stops the batch, keeping order;
+        that row records the attempt and the error and stays pending.
 
         Raises:
-            nats.errors.Error, TimeoutError: the first publish of the batch failed.
+            nats.errors.Error, TimeoutError: the batch's first row failed transiently.
         """
-        published, failure = await self._publish_batch()
+        published, _failed, failure = await self._publish_batch()
         if failure is not None and published == 0:
             raise failure
         return published
 
-    async def _publish_batch(self) -> tuple[int, BaseException | None]:
+    def _check_publishable(self, row: OutboxRecord, headers: Mapping[str, str]) -> None:
+        # What the server would reject without a useful answer: a wildcard or empty token
+        # is stored as is or gets no responders (looks like a missing stream), and a
+        # message over max_payload with its headers makes nats-server close the
+        # connection (looks like an outage). nats-py checks the payload alone.
+        if not _LITERAL_SUBJECT.fullmatch(row.subject):
+            raise nats.errors.BadSubjectError
+        size = _wire_size(row.payload, headers)
+        if size > self._nc.max_payload:
+            raise nats.errors.MaxPayloadError(
+                f"{size} bytes with headers > server max_payload {self._nc.max_payload}"
+            )
+
+    async def _publish_batch(self) -> tuple[int, int, BaseException | None]:
+        """Publish one batch: (rows published, rows marked failed, transient failure)."""
         if not self._streams_ready:
             await self.ensure_streams()
         published = 0
+        failed: list[tuple[OutboxRecord, BaseException]] = []
         failure: BaseException | None = None
         async with self._db.transaction() as session:
             query = (
                 select(OutboxRecord)
-                .where(OutboxRecord.published_at.is_(None))
+                .where(OutboxRecord.published_at.is_(None), OutboxRecord.failed_at.is_(None))
                 .order_by(OutboxRecord.id)
                 .limit(self._batch_size)
             )
@@ -280,25 +460,47 @@ class OutboxRelay:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.scalars(query)).all()
             for row in rows:
-                headers = {**row.headers, MSG_ID_HEADER: row.event_id}
+                # The relay's own headers win over any stored under the same name.
+                headers = _publish_headers(row.headers, row.event_id, self._nats)
                 try:
+                    self._check_publishable(row, headers)
                     await self._js.publish(
                         row.subject,
                         row.payload,
                         timeout=self._nats.publish_timeout_s,
-                        stream=self._nats.stream,
                         headers=headers,
                     )
-                except Exception as exc:  # NATS down, timeout, stream missing
-                    if isinstance(exc, NoStreamResponseError):
-                        self._streams_ready = False
+                except Exception as exc:
                     row.attempts += 1
                     row.last_error = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+                    if _is_permanent(exc):
+                        row.failed_at = utcnow()
+                        failed.append((row, exc))
+                        continue
+                    # NATS down, timeout, stream missing: keep order, retry later.
+                    if isinstance(exc, NoStreamResponseError):
+                        self._streams_ready = False
                     failure = exc
                     break
                 row.published_at = utcnow()
                 published += 1
-        return published, failure
+        self._report_failed(failed)
+        return published, len(failed), failure
+
+    @staticmethod
+    def _report_failed(failed: Sequence[tuple[OutboxRecord, BaseException]]) -> None:
+        # After the commit, so a rolled-back batch is neither logged nor counted twice.
+        for row, exc in failed:
+            _FAILED.labels(reason=type(exc).__name__).inc()
+            _log.error(
+                "outbox relay: event %s (%s, %d bytes) can never be published to %r; "
+                "marked failed, relaying the rows behind it: %s",
+                row.event_id,
+                row.event_type,
+                len(row.payload),
+                row.subject,
+                row.last_error,
+            )
 
     async def prune(self) -> int:
         """Delete published rows older than the retention; the number deleted."""
@@ -351,9 +553,9 @@ class OutboxRelay:
         while True:
             self._wakeup.clear()
             try:
-                published, failure = await self._publish_batch()
+                published, failed, failure = await self._publish_batch()
             except Exception as exc:  # database or stream creation failed
-                published, failure = 0, exc
+                published, failed, failure = 0, 0, exc
             if failure is not None:
                 if self._stopping.is_set():
                     return
@@ -364,7 +566,7 @@ class OutboxRelay:
                 backoff = min(backoff * 2, self._retry_max_s)
                 continue
             backoff = self._retry_initial_s
-            if published >= self._batch_size:
+            if published + failed >= self._batch_size:
                 continue
             if self._stopping.is_set():
                 return
