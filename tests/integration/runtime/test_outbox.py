@@ -675,3 +675,32 @@ async def test_relay_marks_a_row_jetstream_refuses_failed_and_continues(
     assert "message size exceeds maximum allowed" in (failed.last_error or "")
     assert rows[behind].published_at is not None
     assert _failed_count("BadRequestError") - before == 1
+
+
+async def test_consumer_recreates_its_durable_consumer_after_it_was_deleted(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    seen: list[str] = []
+    consumer = EventConsumer(
+        db,
+        nc,
+        nats_settings,
+        name="recreate-test",
+        subjects=[event_subject(nats_settings, EVENT_TYPE)],
+        handler=_recording_handler("recreate-test", seen),
+        event_class=Event,
+        fetch_timeout_s=0.5,
+    )
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    async with relay, consumer:
+        first = await _create_widget(db, outbox, "first")
+        await eventually(lambda: _has_applied(db, "recreate-test", [first]))
+        # An operator (or a stream restore) removes the durable consumer: fetches on the
+        # old binding fail until the consumer binds afresh, creating it again.
+        await nc.jetstream().delete_consumer(nats_settings.stream, "recreate-test")
+        second = await _create_widget(db, outbox, "second")
+        await eventually(lambda: _has_applied(db, "recreate-test", [second]))
+
+    assert seen == [first, second]

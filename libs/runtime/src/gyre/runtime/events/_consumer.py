@@ -7,6 +7,21 @@ redelivery of an already recorded event is acknowledged without calling the hand
 Failed handlers are retried with the backoff list (``nak(delay=...)``); after
 ``max_deliver`` deliveries, or at once for an undecodable payload, the original
 message goes to the dead-letter subject with headers saying why.
+
+Transactions and locking: the claim (the processed-events insert) and the handler run
+in one database transaction. On SQLite that is a write transaction from the claim to
+the commit, so a long-running handler holds SQLite's single write lock for its whole
+duration and every other writer of the file (the service's own requests, the outbox
+relay, other consumers) waits for it, up to the busy timeout; keep handlers short on
+SQLite, or do slow work outside and record only the result. On PostgreSQL the claim
+locks one processed-events row, so replicas sharing a durable consumer (each message
+is delivered to one of them) run their handlers concurrently and block each other
+only on a redelivered event whose claim another replica holds.
+
+Every retry path waits: a failed subscribe or fetch (NATS away, the consumer or stream
+deleted) backs off from 0.25 s doubling to 5 s and binds the subscription afresh (so a
+deleted durable consumer is created again), and a fetch that comes back empty long
+before its timeout is treated the same way, so no error can make the loop spin.
 """
 
 from __future__ import annotations
@@ -68,8 +83,13 @@ DEFAULT_BACKOFF_S: Final = (1.0, 5.0, 30.0)
 # Messages requested per pull, and how long a pull waits for them (seconds).
 DEFAULT_FETCH_BATCH: Final = 32
 DEFAULT_FETCH_TIMEOUT_S: Final = 1.0
-# Seconds between retries of a failed fetch (NATS away) and of a dead-letter publish.
+# Seconds between retries of a dead-letter publish, and the first wait after a failed
+# subscribe or fetch (doubling up to _RETRY_MAX_S while the failures go on).
 _RETRY_WAIT_S: Final = 0.25
+_RETRY_MAX_S: Final = 5.0
+# A fetch that ends with nothing before this fraction of its timeout did not wait for
+# messages (an error status from the server): back off instead of fetching again.
+_EARLY_FETCH_FRACTION: Final = 0.5
 _DEAD_LETTER_ATTEMPTS: Final = 5
 # Longest error text put in a header or the dead-letter record.
 _MAX_ERROR_CHARS: Final = 1000
@@ -143,6 +163,8 @@ class EventConsumer:
             raise ValueError("a consumer needs at least one subject")
         if max_deliver < 1 or not backoff_s:
             raise ValueError("max_deliver must be >= 1 and backoff_s non-empty")
+        if batch_size < 1 or fetch_timeout_s <= 0:
+            raise ValueError("batch_size must be >= 1 and fetch_timeout_s > 0")
         self.name = name
         self.subjects = list(subjects)
         self._db = db
@@ -222,7 +244,10 @@ class EventConsumer:
         await self.stop()
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = _RETRY_WAIT_S
         while not self._stopping.is_set():
+            started = loop.time()
             try:
                 if self._subscription is None:
                     await self.subscribe()
@@ -230,16 +255,36 @@ class EventConsumer:
                     self._batch_size, timeout=self._fetch_timeout_s
                 )
             except (nats.errors.TimeoutError, TimeoutError):
+                msgs = []
+            except Exception as exc:  # NATS away, consumer or stream deleted
+                _log.warning(
+                    "consumer %s: fetch failed, retrying in %.2fs: %s", self.name, backoff, exc
+                )
+                await self._drop_subscription()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, _RETRY_MAX_S)
                 continue
-            except Exception as exc:  # NATS away, consumer being created elsewhere
-                _log.warning("consumer %s: fetch failed: %s", self.name, exc)
-                await self._sleep(_RETRY_WAIT_S)
+            if not msgs:
+                if loop.time() - started < self._fetch_timeout_s * _EARLY_FETCH_FRACTION:
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, _RETRY_MAX_S)
+                else:
+                    backoff = _RETRY_WAIT_S
                 continue
+            backoff = _RETRY_WAIT_S
             for msg in msgs:
                 try:
                     await self.handle(msg)
                 except Exception:  # never let one message stop the consumer
                     _log.exception("consumer %s: failed to settle a message", self.name)
+
+    async def _drop_subscription(self) -> None:
+        # Bind afresh on the next attempt: subscribe() creates the durable consumer
+        # again if it was deleted (a fetch on a deleted consumer fails forever).
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
 
     async def handle(self, msg: Msg) -> None:
         """Apply one delivered message: decode, run the handler once, ack or retry."""
