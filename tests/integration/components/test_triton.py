@@ -183,11 +183,6 @@ def _tiny_onnx_graph(path: Path) -> None:
 def test_onnx_model_served_by_python_backend_with_onnxruntime(
     triton_server: TritonServer, client: grpcclient.InferenceServerClient
 ) -> None:
-    pytest.importorskip(
-        "onnxruntime",
-        reason="onnxruntime is not installed; the inference gateway issue adds it",
-    )
-    pytest.importorskip("onnx", reason="onnx is not installed; the inference gateway issue adds it")
     version = _write_model(
         triton_server.model_repository, "onnx_affine", _DOUBLE_CONFIG, _ONNX_MODEL
     )
