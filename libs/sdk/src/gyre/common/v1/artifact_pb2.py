@@ -22,15 +22,22 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgyre/common/v1/artifact.proto\x12\x0egyre.common.v1\"R\n\x0b\x41rtifactRef\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nmedia_type\x18\x04 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dgyre/common/v1/artifact.proto\x12\x0egyre.common.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"R\n\x0b\x41rtifactRef\x12\x0b\n\x03uri\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x12\n\nmedia_type\x18\x04 \x01(\t\"\xc8\x01\n\x0cPresignedUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12:\n\x07headers\x18\x03 \x03(\x0b\x32).gyre.common.v1.PresignedUrl.HeadersEntry\x12/\n\x0b\x65xpire_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gyre.common.v1.artifact_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ARTIFACTREF']._serialized_start=49
-  _globals['_ARTIFACTREF']._serialized_end=131
+  _globals['_PRESIGNEDURL_HEADERSENTRY']._loaded_options = None
+  _globals['_PRESIGNEDURL_HEADERSENTRY']._serialized_options = b'8\001'
+  _globals['_ARTIFACTREF']._serialized_start=82
+  _globals['_ARTIFACTREF']._serialized_end=164
+  _globals['_PRESIGNEDURL']._serialized_start=167
+  _globals['_PRESIGNEDURL']._serialized_end=367
+  _globals['_PRESIGNEDURL_HEADERSENTRY']._serialized_start=321
+  _globals['_PRESIGNEDURL_HEADERSENTRY']._serialized_end=367
 # @@protoc_insertion_point(module_scope)

@@ -204,7 +204,10 @@ class DataRegistryServiceServicer:
         `created = false`.
         Errors: NOT_FOUND if the dataset or a parent version does not exist;
         INVALID_ARGUMENT if the manifest is malformed (paths, offsets, split
-        fractions, unknown target or key column); FAILED_PRECONDITION if chunks
+        fractions that do not sum to 1, unknown target or key column) or a
+        tabular file cannot be read (ragged or malformed row, undecodable text,
+        empty file), with a BadRequest detail naming the file and line, and
+        nothing is created; FAILED_PRECONDITION if chunks
         are missing; DATA_LOSS if a stored chunk's digest or size does not match.
         Both carry a `ChunkProblems` detail naming every offending chunk.
         """

@@ -22,10 +22,11 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from gyre.common.v1 import schema_pb2 as gyre_dot_common_dot_v1_dot_schema__pb2
 from gyre.data.v1 import dataset_pb2 as gyre_dot_data_dot_v1_dot_dataset__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gyre/events/v1/data_events.proto\x12\x0egyre.events.v1\x1a\x1agyre/data/v1/dataset.proto\"\x80\x03\n\x14\x44\x61taVersionCommitted\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x17\n\x0fparent_versions\x18\x05 \x03(\t\x12\x11\n\trow_count\x18\x06 \x01(\x03\x12\x15\n\rtarget_column\x18\x07 \x01(\t\x12\x37\n\x10manifest_summary\x18\x08 \x01(\x0b\x32\x1d.gyre.data.v1.ManifestSummary\x12\x30\n\x05state\x18\t \x01(\x0e\x32!.gyre.data.v1.DatasetVersionState\x12@\n\x06labels\x18\n \x03(\x0b\x32\x30.gyre.events.v1.DataVersionCommitted.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n gyre/events/v1/data_events.proto\x12\x0egyre.events.v1\x1a\x1bgyre/common/v1/schema.proto\x1a\x1agyre/data/v1/dataset.proto\"\x84\x04\n\x14\x44\x61taVersionCommitted\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x17\n\x0fparent_versions\x18\x05 \x03(\t\x12\x11\n\trow_count\x18\x06 \x01(\x03\x12\x15\n\rtarget_column\x18\x07 \x01(\t\x12\x37\n\x10manifest_summary\x18\x08 \x01(\x0b\x32\x1d.gyre.data.v1.ManifestSummary\x12\x30\n\x05state\x18\t \x01(\x0e\x32!.gyre.data.v1.DatasetVersionState\x12@\n\x06labels\x18\n \x03(\x0b\x32\x30.gyre.events.v1.DataVersionCommitted.LabelsEntry\x12&\n\x06schema\x18\x0b \x01(\x0b\x32\x16.gyre.common.v1.Schema\x12+\n\nsplit_spec\x18\x0c \x01(\x0b\x32\x17.gyre.data.v1.SplitSpec\x12-\n\x0bsplit_stats\x18\r \x03(\x0b\x32\x18.gyre.data.v1.SplitStats\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +35,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._loaded_options = None
   _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._serialized_options = b'8\001'
-  _globals['_DATAVERSIONCOMMITTED']._serialized_start=81
-  _globals['_DATAVERSIONCOMMITTED']._serialized_end=465
-  _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._serialized_start=420
-  _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._serialized_end=465
+  _globals['_DATAVERSIONCOMMITTED']._serialized_start=110
+  _globals['_DATAVERSIONCOMMITTED']._serialized_end=626
+  _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._serialized_start=581
+  _globals['_DATAVERSIONCOMMITTED_LABELSENTRY']._serialized_end=626
 # @@protoc_insertion_point(module_scope)

@@ -1,3 +1,4 @@
+from gyre.common.v1 import schema_pb2 as _schema_pb2
 from gyre.data.v1 import dataset_pb2 as _dataset_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -8,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class DataVersionCommitted(_message.Message):
-    __slots__ = ("dataset", "dataset_version", "version", "digest", "parent_versions", "row_count", "target_column", "manifest_summary", "state", "labels")
+    __slots__ = ("dataset", "dataset_version", "version", "digest", "parent_versions", "row_count", "target_column", "manifest_summary", "state", "labels", "schema", "split_spec", "split_stats")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +27,9 @@ class DataVersionCommitted(_message.Message):
     MANIFEST_SUMMARY_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_SPEC_FIELD_NUMBER: _ClassVar[int]
+    SPLIT_STATS_FIELD_NUMBER: _ClassVar[int]
     dataset: str
     dataset_version: str
     version: int
@@ -36,4 +40,7 @@ class DataVersionCommitted(_message.Message):
     manifest_summary: _dataset_pb2.ManifestSummary
     state: _dataset_pb2.DatasetVersionState
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, dataset: _Optional[str] = ..., dataset_version: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., parent_versions: _Optional[_Iterable[str]] = ..., row_count: _Optional[int] = ..., target_column: _Optional[str] = ..., manifest_summary: _Optional[_Union[_dataset_pb2.ManifestSummary, _Mapping]] = ..., state: _Optional[_Union[_dataset_pb2.DatasetVersionState, str]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    schema: _schema_pb2.Schema
+    split_spec: _dataset_pb2.SplitSpec
+    split_stats: _containers.RepeatedCompositeFieldContainer[_dataset_pb2.SplitStats]
+    def __init__(self, dataset: _Optional[str] = ..., dataset_version: _Optional[str] = ..., version: _Optional[int] = ..., digest: _Optional[str] = ..., parent_versions: _Optional[_Iterable[str]] = ..., row_count: _Optional[int] = ..., target_column: _Optional[str] = ..., manifest_summary: _Optional[_Union[_dataset_pb2.ManifestSummary, _Mapping]] = ..., state: _Optional[_Union[_dataset_pb2.DatasetVersionState, str]] = ..., labels: _Optional[_Mapping[str, str]] = ..., schema: _Optional[_Union[_schema_pb2.Schema, _Mapping]] = ..., split_spec: _Optional[_Union[_dataset_pb2.SplitSpec, _Mapping]] = ..., split_stats: _Optional[_Iterable[_Union[_dataset_pb2.SplitStats, _Mapping]]] = ...) -> None: ...

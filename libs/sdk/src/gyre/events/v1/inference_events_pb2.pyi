@@ -67,7 +67,7 @@ class InferenceDeploymentPromoted(_message.Message):
     def __init__(self, deployment: _Optional[str] = ..., registered_model: _Optional[str] = ..., model_version: _Optional[str] = ..., previous_version: _Optional[str] = ..., reason: _Optional[str] = ..., automatic: _Optional[bool] = ...) -> None: ...
 
 class InferenceDeploymentRolledBack(_message.Message):
-    __slots__ = ("deployment", "registered_model", "model_version", "champion_version", "reason", "automatic", "rollout")
+    __slots__ = ("deployment", "registered_model", "model_version", "champion_version", "reason", "automatic", "rollout", "reverted_promotion")
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class InferenceDeploymentRolledBack(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     AUTOMATIC_FIELD_NUMBER: _ClassVar[int]
     ROLLOUT_FIELD_NUMBER: _ClassVar[int]
+    REVERTED_PROMOTION_FIELD_NUMBER: _ClassVar[int]
     deployment: str
     registered_model: str
     model_version: str
@@ -82,7 +83,8 @@ class InferenceDeploymentRolledBack(_message.Message):
     reason: str
     automatic: bool
     rollout: _deployment_pb2.RolloutStatus
-    def __init__(self, deployment: _Optional[str] = ..., registered_model: _Optional[str] = ..., model_version: _Optional[str] = ..., champion_version: _Optional[str] = ..., reason: _Optional[str] = ..., automatic: _Optional[bool] = ..., rollout: _Optional[_Union[_deployment_pb2.RolloutStatus, _Mapping]] = ...) -> None: ...
+    reverted_promotion: bool
+    def __init__(self, deployment: _Optional[str] = ..., registered_model: _Optional[str] = ..., model_version: _Optional[str] = ..., champion_version: _Optional[str] = ..., reason: _Optional[str] = ..., automatic: _Optional[bool] = ..., rollout: _Optional[_Union[_deployment_pb2.RolloutStatus, _Mapping]] = ..., reverted_promotion: _Optional[bool] = ...) -> None: ...
 
 class InferencePredictionLogged(_message.Message):
     __slots__ = ("deployment", "records", "sample_rate")

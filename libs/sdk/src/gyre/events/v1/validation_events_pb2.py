@@ -26,7 +26,7 @@ from gyre.common.v1 import metric_pb2 as gyre_dot_common_dot_v1_dot_metric__pb2
 from gyre.validation.v1 import validation_pb2 as gyre_dot_validation_dot_v1_dot_validation__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&gyre/events/v1/validation_events.proto\x12\x0egyre.events.v1\x1a\x1bgyre/common/v1/metric.proto\x1a#gyre/validation/v1/validation.proto\"\xc8\x02\n\x13ValidationCompleted\x12\x12\n\nvalidation\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x18\n\x10registered_model\x18\x03 \x01(\t\x12\x18\n\x10\x63hampion_version\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x05 \x01(\t\x12\x36\n\x07verdict\x18\x06 \x01(\x0e\x32%.gyre.validation.v1.ValidationVerdict\x12:\n\rfailed_checks\x18\x07 \x03(\x0b\x32#.gyre.validation.v1.ValidationCheck\x12\x31\n\x11\x63\x61ndidate_metrics\x18\x08 \x03(\x0b\x32\x16.gyre.common.v1.Metric\x12\x12\n\nreport_uri\x18\t \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&gyre/events/v1/validation_events.proto\x12\x0egyre.events.v1\x1a\x1bgyre/common/v1/metric.proto\x1a#gyre/validation/v1/validation.proto\"\xdf\x02\n\x13ValidationCompleted\x12\x12\n\nvalidation\x18\x01 \x01(\t\x12\x15\n\rmodel_version\x18\x02 \x01(\t\x12\x18\n\x10registered_model\x18\x03 \x01(\t\x12\x18\n\x10\x63hampion_version\x18\x04 \x01(\t\x12\x17\n\x0f\x64\x61taset_version\x18\x05 \x01(\t\x12\x36\n\x07verdict\x18\x06 \x01(\x0e\x32%.gyre.validation.v1.ValidationVerdict\x12:\n\rfailed_checks\x18\x07 \x03(\x0b\x32#.gyre.validation.v1.ValidationCheck\x12\x31\n\x11\x63\x61ndidate_metrics\x18\x08 \x03(\x0b\x32\x16.gyre.common.v1.Metric\x12\x12\n\nreport_uri\x18\t \x01(\t\x12\x15\n\rerror_message\x18\n \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,5 +34,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'gyre.events.v1.validation_e
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VALIDATIONCOMPLETED']._serialized_start=125
-  _globals['_VALIDATIONCOMPLETED']._serialized_end=453
+  _globals['_VALIDATIONCOMPLETED']._serialized_end=476
 # @@protoc_insertion_point(module_scope)

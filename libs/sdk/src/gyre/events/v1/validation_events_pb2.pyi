@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class ValidationCompleted(_message.Message):
-    __slots__ = ("validation", "model_version", "registered_model", "champion_version", "dataset_version", "verdict", "failed_checks", "candidate_metrics", "report_uri")
+    __slots__ = ("validation", "model_version", "registered_model", "champion_version", "dataset_version", "verdict", "failed_checks", "candidate_metrics", "report_uri", "error_message")
     VALIDATION_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     REGISTERED_MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class ValidationCompleted(_message.Message):
     FAILED_CHECKS_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_METRICS_FIELD_NUMBER: _ClassVar[int]
     REPORT_URI_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     validation: str
     model_version: str
     registered_model: str
@@ -28,4 +29,5 @@ class ValidationCompleted(_message.Message):
     failed_checks: _containers.RepeatedCompositeFieldContainer[_validation_pb2.ValidationCheck]
     candidate_metrics: _containers.RepeatedCompositeFieldContainer[_metric_pb2.Metric]
     report_uri: str
-    def __init__(self, validation: _Optional[str] = ..., model_version: _Optional[str] = ..., registered_model: _Optional[str] = ..., champion_version: _Optional[str] = ..., dataset_version: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.ValidationVerdict, str]] = ..., failed_checks: _Optional[_Iterable[_Union[_validation_pb2.ValidationCheck, _Mapping]]] = ..., candidate_metrics: _Optional[_Iterable[_Union[_metric_pb2.Metric, _Mapping]]] = ..., report_uri: _Optional[str] = ...) -> None: ...
+    error_message: str
+    def __init__(self, validation: _Optional[str] = ..., model_version: _Optional[str] = ..., registered_model: _Optional[str] = ..., champion_version: _Optional[str] = ..., dataset_version: _Optional[str] = ..., verdict: _Optional[_Union[_validation_pb2.ValidationVerdict, str]] = ..., failed_checks: _Optional[_Iterable[_Union[_validation_pb2.ValidationCheck, _Mapping]]] = ..., candidate_metrics: _Optional[_Iterable[_Union[_metric_pb2.Metric, _Mapping]]] = ..., report_uri: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...

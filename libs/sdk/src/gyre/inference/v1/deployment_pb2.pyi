@@ -29,6 +29,7 @@ class DeploymentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DEPLOYMENT_STATE_DEGRADED: _ClassVar[DeploymentState]
     DEPLOYMENT_STATE_FAILED: _ClassVar[DeploymentState]
     DEPLOYMENT_STATE_DELETING: _ClassVar[DeploymentState]
+    DEPLOYMENT_STATE_AWAITING_VERSION: _ClassVar[DeploymentState]
 
 class DeploymentAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ DEPLOYMENT_STATE_ROLLING_OUT: DeploymentState
 DEPLOYMENT_STATE_DEGRADED: DeploymentState
 DEPLOYMENT_STATE_FAILED: DeploymentState
 DEPLOYMENT_STATE_DELETING: DeploymentState
+DEPLOYMENT_STATE_AWAITING_VERSION: DeploymentState
 DEPLOYMENT_ACTION_UNSPECIFIED: DeploymentAction
 DEPLOYMENT_ACTION_CREATED: DeploymentAction
 DEPLOYMENT_ACTION_UPDATED: DeploymentAction
@@ -123,7 +125,7 @@ class RolloutStatus(_message.Message):
     def __init__(self, model_version: _Optional[str] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., canary_requests: _Optional[int] = ..., canary_error_rate: _Optional[float] = ..., canary_p99_latency_ms: _Optional[float] = ..., champion_p99_latency_ms: _Optional[float] = ..., canary_live_metric: _Optional[float] = ..., champion_live_metric: _Optional[float] = ..., last_judge_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class Deployment(_message.Message):
-    __slots__ = ("name", "display_name", "description", "registered_model", "routes", "rollout_policy", "prediction_log_sample_rate", "state", "state_message", "rollout", "labels", "create_time", "update_time", "etag")
+    __slots__ = ("name", "display_name", "description", "registered_model", "routes", "rollout_policy", "prediction_log_sample_rate", "state", "state_message", "rollout", "labels", "create_time", "update_time", "etag", "previous_champion")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -145,6 +147,7 @@ class Deployment(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_CHAMPION_FIELD_NUMBER: _ClassVar[int]
     name: str
     display_name: str
     description: str
@@ -159,7 +162,8 @@ class Deployment(_message.Message):
     create_time: _timestamp_pb2.Timestamp
     update_time: _timestamp_pb2.Timestamp
     etag: str
-    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., registered_model: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., rollout_policy: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., prediction_log_sample_rate: _Optional[float] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_message: _Optional[str] = ..., rollout: _Optional[_Union[RolloutStatus, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    previous_champion: str
+    def __init__(self, name: _Optional[str] = ..., display_name: _Optional[str] = ..., description: _Optional[str] = ..., registered_model: _Optional[str] = ..., routes: _Optional[_Iterable[_Union[Route, _Mapping]]] = ..., rollout_policy: _Optional[_Union[RolloutPolicy, _Mapping]] = ..., prediction_log_sample_rate: _Optional[float] = ..., state: _Optional[_Union[DeploymentState, str]] = ..., state_message: _Optional[str] = ..., rollout: _Optional[_Union[RolloutStatus, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., etag: _Optional[str] = ..., previous_champion: _Optional[str] = ...) -> None: ...
 
 class DeploymentHistoryEntry(_message.Message):
     __slots__ = ("time", "action", "from_routes", "to_routes", "reason", "actor", "automatic", "event_id")

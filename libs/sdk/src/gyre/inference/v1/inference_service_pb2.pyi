@@ -171,6 +171,20 @@ class RowBatch(_message.Message):
     rows: _containers.RepeatedCompositeFieldContainer[_value_pb2.Row]
     def __init__(self, rows: _Optional[_Iterable[_Union[_value_pb2.Row, _Mapping]]] = ...) -> None: ...
 
+class InputColumn(_message.Message):
+    __slots__ = ("name", "values")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: _containers.RepeatedCompositeFieldContainer[_value_pb2.Value]
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[_Iterable[_Union[_value_pb2.Value, _Mapping]]] = ...) -> None: ...
+
+class ColumnBatch(_message.Message):
+    __slots__ = ("columns",)
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    columns: _containers.RepeatedCompositeFieldContainer[InputColumn]
+    def __init__(self, columns: _Optional[_Iterable[_Union[InputColumn, _Mapping]]] = ...) -> None: ...
+
 class TensorBatch(_message.Message):
     __slots__ = ("tensors",)
     TENSORS_FIELD_NUMBER: _ClassVar[int]
@@ -178,7 +192,7 @@ class TensorBatch(_message.Message):
     def __init__(self, tensors: _Optional[_Iterable[_Union[_value_pb2.Tensor, _Mapping]]] = ...) -> None: ...
 
 class PredictRequest(_message.Message):
-    __slots__ = ("deployment", "rows", "tensors", "request_id", "routing_key", "model_version", "parameters", "include_tensors")
+    __slots__ = ("deployment", "rows", "tensors", "columns", "request_id", "routing_key", "model_version", "parameters", "include_tensors")
     class ParametersEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +203,7 @@ class PredictRequest(_message.Message):
     DEPLOYMENT_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     TENSORS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTING_KEY_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -197,12 +212,13 @@ class PredictRequest(_message.Message):
     deployment: str
     rows: RowBatch
     tensors: TensorBatch
+    columns: ColumnBatch
     request_id: str
     routing_key: str
     model_version: str
     parameters: _containers.MessageMap[str, _value_pb2.Value]
     include_tensors: bool
-    def __init__(self, deployment: _Optional[str] = ..., rows: _Optional[_Union[RowBatch, _Mapping]] = ..., tensors: _Optional[_Union[TensorBatch, _Mapping]] = ..., request_id: _Optional[str] = ..., routing_key: _Optional[str] = ..., model_version: _Optional[str] = ..., parameters: _Optional[_Mapping[str, _value_pb2.Value]] = ..., include_tensors: _Optional[bool] = ...) -> None: ...
+    def __init__(self, deployment: _Optional[str] = ..., rows: _Optional[_Union[RowBatch, _Mapping]] = ..., tensors: _Optional[_Union[TensorBatch, _Mapping]] = ..., columns: _Optional[_Union[ColumnBatch, _Mapping]] = ..., request_id: _Optional[str] = ..., routing_key: _Optional[str] = ..., model_version: _Optional[str] = ..., parameters: _Optional[_Mapping[str, _value_pb2.Value]] = ..., include_tensors: _Optional[bool] = ...) -> None: ...
 
 class PredictResponse(_message.Message):
     __slots__ = ("request_id", "model_version", "role", "predictions", "outputs")

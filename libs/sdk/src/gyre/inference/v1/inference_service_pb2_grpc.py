@@ -110,11 +110,17 @@ class InferenceServiceServicer:
 
     def CreateDeployment(self, request, context):
         """Creates a deployment serving one version (a single CHAMPION route) and
-        loads it into Triton; emits `inference.deployment.created`.
+        loads it into Triton; emits `inference.deployment.created` and, for the
+        new champion, `inference.deployment.promoted`. Created without routes
+        (and with `rollout_policy.auto_rollout_on_validation`), it waits in
+        AWAITING_VERSION and deploys the model's first version that passes
+        validation as champion, emitting `inference.deployment.promoted`.
         Errors: ALREADY_EXISTS if the id is taken; NOT_FOUND if the model or
         version does not exist; FAILED_PRECONDITION if the version is not
         VALIDATED (unless `allow_unvalidated`); INVALID_ARGUMENT if routes or
-        policy are malformed; UNAVAILABLE if Triton cannot be reached.
+        policy are malformed, or there are no routes and
+        `auto_rollout_on_validation` is off; UNAVAILABLE if Triton cannot be
+        reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -167,7 +173,9 @@ class InferenceServiceServicer:
     def Rollout(self, request, context):
         """Starts a canary (or shadow) rollout of a version: loads it, waits until
         ready, then routes `weight` percent of traffic to it (or mirrors it);
-        emits `inference.deployment.rollout_started`.
+        emits `inference.deployment.rollout_started`. On a deployment still
+        AWAITING_VERSION, the version becomes champion at once instead (emits
+        `inference.deployment.promoted`).
         Errors: NOT_FOUND if the deployment or version does not exist;
         FAILED_PRECONDITION if a rollout is already in progress, the version is
         not VALIDATED (unless `allow_unvalidated`) or belongs to another model;
@@ -178,7 +186,8 @@ class InferenceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Promote(self, request, context):
-        """Promotes the canary to champion (weight 100), unloads the old champion
+        """Promotes the canary to champion (weight 100), keeps the old champion
+        loaded but unrouted as `previous_champion` (unloading the one before it)
         and emits `inference.deployment.promoted` (the registry then moves the
         champion alias).
         Errors: NOT_FOUND if the deployment does not exist; FAILED_PRECONDITION if
@@ -190,9 +199,13 @@ class InferenceServiceServicer:
 
     def Rollback(self, request, context):
         """Removes the canary or shadow route, returning all traffic to the champion;
-        emits `inference.deployment.rolled_back`.
+        emits `inference.deployment.rolled_back`. With no rollout in progress,
+        reverts the last promotion instead: `previous_champion` (still loaded)
+        takes all traffic again, and the event has `reverted_promotion` set so
+        the registry moves the champion alias back.
         Errors: NOT_FOUND if the deployment does not exist; FAILED_PRECONDITION if
-        no rollout is in progress; ABORTED on etag mismatch.
+        no rollout is in progress and there is no previous champion; ABORTED on
+        etag mismatch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

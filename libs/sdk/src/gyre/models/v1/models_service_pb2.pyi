@@ -4,6 +4,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from gyre.common.v1 import artifact_pb2 as _artifact_pb2
 from gyre.models.v1 import alias_pb2 as _alias_pb2
 from gyre.models.v1 import lineage_pb2 as _lineage_pb2
 from gyre.models.v1 import model_version_pb2 as _model_version_pb2
@@ -107,6 +108,28 @@ class CreateModelVersionResponse(_message.Message):
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
     model_version: _model_version_pb2.ModelVersion
     def __init__(self, model_version: _Optional[_Union[_model_version_pb2.ModelVersion, _Mapping]] = ...) -> None: ...
+
+class CreateArtifactUploadUrlRequest(_message.Message):
+    __slots__ = ("parent", "sha256", "size_bytes", "media_type")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    sha256: str
+    size_bytes: int
+    media_type: str
+    def __init__(self, parent: _Optional[str] = ..., sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ..., media_type: _Optional[str] = ...) -> None: ...
+
+class CreateArtifactUploadUrlResponse(_message.Message):
+    __slots__ = ("artifact", "upload_url", "already_exists")
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    artifact: _artifact_pb2.ArtifactRef
+    upload_url: _artifact_pb2.PresignedUrl
+    already_exists: bool
+    def __init__(self, artifact: _Optional[_Union[_artifact_pb2.ArtifactRef, _Mapping]] = ..., upload_url: _Optional[_Union[_artifact_pb2.PresignedUrl, _Mapping]] = ..., already_exists: _Optional[bool] = ...) -> None: ...
 
 class GetModelVersionRequest(_message.Message):
     __slots__ = ("name",)

@@ -66,6 +66,11 @@ class ModelRegistryServiceStub:
                 request_serializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionRequest.SerializeToString,
                 response_deserializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionResponse.FromString,
                 _registered_method=True)
+        self.CreateArtifactUploadUrl = channel.unary_unary(
+                '/gyre.models.v1.ModelRegistryService/CreateArtifactUploadUrl',
+                request_serializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlRequest.SerializeToString,
+                response_deserializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlResponse.FromString,
+                _registered_method=True)
         self.GetModelVersion = channel.unary_unary(
                 '/gyre.models.v1.ModelRegistryService/GetModelVersion',
                 request_serializer=gyre_dot_models_dot_v1_dot_models__service__pb2.GetModelVersionRequest.SerializeToString,
@@ -189,12 +194,26 @@ class ModelRegistryServiceServicer:
 
     def CreateModelVersion(self, request, context):
         """Registers an externally produced artifact as a new version (run-produced
-        versions are registered from `training.run.succeeded`). Verifies the
+        versions are registered from `training.run.succeeded`); upload the
+        artifact first through CreateArtifactUploadUrl. Verifies the
         artifact's sha256 and size, sets status PENDING_VALIDATION and emits
         `models.version.registered`. Idempotent on `request_id`.
         Errors: NOT_FOUND if the model or a referenced resource does not exist;
         INVALID_ARGUMENT if the artifact or signature is malformed; DATA_LOSS if
         the stored artifact does not match its sha256 or size.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateArtifactUploadUrl(self, request, context):
+        """Returns a presigned PUT URL for uploading an externally produced model
+        artifact straight to the object store, and the artifact reference to pass
+        to CreateModelVersion. Artifacts are stored by digest: when it is already
+        stored, `already_exists` is true and no upload is needed.
+        Errors: NOT_FOUND if the model does not exist; INVALID_ARGUMENT if the
+        digest is malformed, the size is not positive or the media type is not
+        "application/onnx"; UNAVAILABLE if the object store cannot be reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -229,7 +248,8 @@ class ModelRegistryServiceServicer:
 
     def SearchModelVersions(self, request, context):
         """Searches versions across models with filters on status, labels, metrics
-        (`metrics.<name>`), params (`params.<name>`), dataset version and times.
+        (`metrics.<name>`), params (`params.<name>`), aliases (`aliases:
+        "champion"`), dataset version and times. Pages are keyset-paginated.
         Errors: INVALID_ARGUMENT if filter, order_by or page_token is malformed.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -248,7 +268,8 @@ class ModelRegistryServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RestoreModelVersion(self, request, context):
-        """Restores an archived version to the status it had before archiving.
+        """Restores an archived version to the status it had before archiving and
+        emits `models.version.status_changed`.
         Errors: NOT_FOUND if it does not exist; FAILED_PRECONDITION if it is not
         archived; ABORTED on etag mismatch.
         """
@@ -270,10 +291,12 @@ class ModelRegistryServiceServicer:
         """Creates or moves an alias to a version, records the change in the alias
         history and emits `models.alias.changed`.
         Errors: NOT_FOUND if the model or version does not exist;
-        FAILED_PRECONDITION if the version is ARCHIVED or REJECTED, or the alias is
-        protected and `override_protection` (with a reason) is not set; ABORTED on
-        etag mismatch; INVALID_ARGUMENT if the alias id is malformed or the
-        version belongs to another model.
+        FAILED_PRECONDITION if the version is ARCHIVED, or the alias is protected
+        and the version is not VALIDATED and `override_protection` is not set, or
+        the version is REJECTED and `override_protection` is not set; ABORTED on
+        etag mismatch; INVALID_ARGUMENT if the alias id is malformed, the version
+        belongs to another model, or `override_protection` comes without a
+        reason.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -367,6 +390,11 @@ def add_ModelRegistryServiceServicer_to_server(servicer, server):
                     servicer.CreateModelVersion,
                     request_deserializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionRequest.FromString,
                     response_serializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionResponse.SerializeToString,
+            ),
+            'CreateArtifactUploadUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateArtifactUploadUrl,
+                    request_deserializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlRequest.FromString,
+                    response_serializer=gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlResponse.SerializeToString,
             ),
             'GetModelVersion': grpc.unary_unary_rpc_method_handler(
                     servicer.GetModelVersion,
@@ -603,6 +631,33 @@ class ModelRegistryService:
             '/gyre.models.v1.ModelRegistryService/CreateModelVersion',
             gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionRequest.SerializeToString,
             gyre_dot_models_dot_v1_dot_models__service__pb2.CreateModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateArtifactUploadUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gyre.models.v1.ModelRegistryService/CreateArtifactUploadUrl',
+            gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlRequest.SerializeToString,
+            gyre_dot_models_dot_v1_dot_models__service__pb2.CreateArtifactUploadUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,

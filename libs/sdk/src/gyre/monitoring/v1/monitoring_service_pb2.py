@@ -25,12 +25,13 @@ _sym_db = _symbol_database.Default()
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from gyre.monitoring.v1 import alert_pb2 as gyre_dot_monitoring_dot_v1_dot_alert__pb2
 from gyre.monitoring.v1 import monitoring_policy_pb2 as gyre_dot_monitoring_dot_v1_dot_monitoring__policy__pb2
 from gyre.monitoring.v1 import report_pb2 as gyre_dot_monitoring_dot_v1_dot_report__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+gyre/monitoring/v1/monitoring_service.proto\x12\x12gyre.monitoring.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1egyre/monitoring/v1/alert.proto\x1a*gyre/monitoring/v1/monitoring_policy.proto\x1a\x1fgyre/monitoring/v1/report.proto\"N\n\x1aGetMonitoringPolicyRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19gyre.dev/MonitoringPolicy\"r\n\x1bGetMonitoringPolicyResponse\x12?\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicy\x12\x12\n\nis_default\x18\x02 \x01(\x08\"\xb4\x01\n\x1dUpdateMonitoringPolicyRequest\x12\x45\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"a\n\x1eUpdateMonitoringPolicyResponse\x12?\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicy\"D\n\x15GetDriftReportRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14gyre.dev/DriftReport\"O\n\x16GetDriftReportResponse\x12\x35\n\x0c\x64rift_report\x18\x01 \x01(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\"\x91\x01\n\x17ListDriftReportsRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14gyre.dev/DriftReport\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\"\x7f\n\x18ListDriftReportsResponse\x12\x36\n\rdrift_reports\x18\x01 \x03(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"P\n\x1bGetPerformanceReportRequest\x12\x31\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xfa\x41\x1c\n\x1agyre.dev/PerformanceReport\"a\n\x1cGetPerformanceReportResponse\x12\x41\n\x12performance_report\x18\x01 \x01(\x0b\x32%.gyre.monitoring.v1.PerformanceReport\"\x9d\x01\n\x1dListPerformanceReportsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xfa\x41\x1c\x12\x1agyre.dev/PerformanceReport\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\"\x91\x01\n\x1eListPerformanceReportsResponse\x12\x42\n\x13performance_reports\x18\x01 \x03(\x0b\x32%.gyre.monitoring.v1.PerformanceReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"8\n\x0fGetAlertRequest\x12%\n\x04name\x18\x01 \x01(\tB\x17\xe2\x41\x01\x02\xfa\x41\x10\n\x0egyre.dev/Alert\"<\n\x10GetAlertResponse\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.gyre.monitoring.v1.Alert\"\\\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"l\n\x12ListAlertsResponse\x12)\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x19.gyre.monitoring.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"N\n\x17\x41\x63knowledgeAlertRequest\x12%\n\x04name\x18\x01 \x01(\tB\x17\xe2\x41\x01\x02\xfa\x41\x10\n\x0egyre.dev/Alert\x12\x0c\n\x04note\x18\x02 \x01(\t\"D\n\x18\x41\x63knowledgeAlertResponse\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.gyre.monitoring.v1.Alert\"U\n\x12\x45valuateNowRequest\x12\x30\n\ndeployment\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13gyre.dev/Deployment\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x8f\x01\n\x13\x45valuateNowResponse\x12\x35\n\x0c\x64rift_report\x18\x01 \x01(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\x12\x41\n\x12performance_report\x18\x02 \x01(\x0b\x32%.gyre.monitoring.v1.PerformanceReport2\xe3\x08\n\x11MonitoringService\x12v\n\x13GetMonitoringPolicy\x12..gyre.monitoring.v1.GetMonitoringPolicyRequest\x1a/.gyre.monitoring.v1.GetMonitoringPolicyResponse\x12\x7f\n\x16UpdateMonitoringPolicy\x12\x31.gyre.monitoring.v1.UpdateMonitoringPolicyRequest\x1a\x32.gyre.monitoring.v1.UpdateMonitoringPolicyResponse\x12g\n\x0eGetDriftReport\x12).gyre.monitoring.v1.GetDriftReportRequest\x1a*.gyre.monitoring.v1.GetDriftReportResponse\x12m\n\x10ListDriftReports\x12+.gyre.monitoring.v1.ListDriftReportsRequest\x1a,.gyre.monitoring.v1.ListDriftReportsResponse\x12y\n\x14GetPerformanceReport\x12/.gyre.monitoring.v1.GetPerformanceReportRequest\x1a\x30.gyre.monitoring.v1.GetPerformanceReportResponse\x12\x7f\n\x16ListPerformanceReports\x12\x31.gyre.monitoring.v1.ListPerformanceReportsRequest\x1a\x32.gyre.monitoring.v1.ListPerformanceReportsResponse\x12U\n\x08GetAlert\x12#.gyre.monitoring.v1.GetAlertRequest\x1a$.gyre.monitoring.v1.GetAlertResponse\x12[\n\nListAlerts\x12%.gyre.monitoring.v1.ListAlertsRequest\x1a&.gyre.monitoring.v1.ListAlertsResponse\x12m\n\x10\x41\x63knowledgeAlert\x12+.gyre.monitoring.v1.AcknowledgeAlertRequest\x1a,.gyre.monitoring.v1.AcknowledgeAlertResponse\x12^\n\x0b\x45valuateNow\x12&.gyre.monitoring.v1.EvaluateNowRequest\x1a\'.gyre.monitoring.v1.EvaluateNowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+gyre/monitoring/v1/monitoring_service.proto\x12\x12gyre.monitoring.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egyre/monitoring/v1/alert.proto\x1a*gyre/monitoring/v1/monitoring_policy.proto\x1a\x1fgyre/monitoring/v1/report.proto\"N\n\x1aGetMonitoringPolicyRequest\x12\x30\n\x04name\x18\x01 \x01(\tB\"\xe2\x41\x01\x02\xfa\x41\x1b\n\x19gyre.dev/MonitoringPolicy\"r\n\x1bGetMonitoringPolicyResponse\x12?\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicy\x12\x12\n\nis_default\x18\x02 \x01(\x08\"\xb4\x01\n\x1dUpdateMonitoringPolicyRequest\x12\x45\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicyB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x15\n\rallow_missing\x18\x03 \x01(\x08\"a\n\x1eUpdateMonitoringPolicyResponse\x12?\n\x11monitoring_policy\x18\x01 \x01(\x0b\x32$.gyre.monitoring.v1.MonitoringPolicy\"D\n\x15GetDriftReportRequest\x12+\n\x04name\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\n\x14gyre.dev/DriftReport\"O\n\x16GetDriftReportResponse\x12\x35\n\x0c\x64rift_report\x18\x01 \x01(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\"\x91\x01\n\x17ListDriftReportsRequest\x12-\n\x06parent\x18\x01 \x01(\tB\x1d\xe2\x41\x01\x02\xfa\x41\x16\x12\x14gyre.dev/DriftReport\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\"\x7f\n\x18ListDriftReportsResponse\x12\x36\n\rdrift_reports\x18\x01 \x03(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"P\n\x1bGetPerformanceReportRequest\x12\x31\n\x04name\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xfa\x41\x1c\n\x1agyre.dev/PerformanceReport\"a\n\x1cGetPerformanceReportResponse\x12\x41\n\x12performance_report\x18\x01 \x01(\x0b\x32%.gyre.monitoring.v1.PerformanceReport\"\x9d\x01\n\x1dListPerformanceReportsRequest\x12\x33\n\x06parent\x18\x01 \x01(\tB#\xe2\x41\x01\x02\xfa\x41\x1c\x12\x1agyre.dev/PerformanceReport\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x04 \x01(\t\x12\x10\n\x08order_by\x18\x05 \x01(\t\"\x91\x01\n\x1eListPerformanceReportsResponse\x12\x42\n\x13performance_reports\x18\x01 \x03(\x0b\x32%.gyre.monitoring.v1.PerformanceReport\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"8\n\x0fGetAlertRequest\x12%\n\x04name\x18\x01 \x01(\tB\x17\xe2\x41\x01\x02\xfa\x41\x10\n\x0egyre.dev/Alert\"<\n\x10GetAlertResponse\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.gyre.monitoring.v1.Alert\"\\\n\x11ListAlertsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x0e\n\x06\x66ilter\x18\x03 \x01(\t\x12\x10\n\x08order_by\x18\x04 \x01(\t\"l\n\x12ListAlertsResponse\x12)\n\x06\x61lerts\x18\x01 \x03(\x0b\x32\x19.gyre.monitoring.v1.Alert\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x12\n\ntotal_size\x18\x03 \x01(\x05\"N\n\x17\x41\x63knowledgeAlertRequest\x12%\n\x04name\x18\x01 \x01(\tB\x17\xe2\x41\x01\x02\xfa\x41\x10\n\x0egyre.dev/Alert\x12\x0c\n\x04note\x18\x02 \x01(\t\"D\n\x18\x41\x63knowledgeAlertResponse\x12(\n\x05\x61lert\x18\x01 \x01(\x0b\x32\x19.gyre.monitoring.v1.Alert\"U\n\x12\x45valuateNowRequest\x12\x30\n\ndeployment\x18\x01 \x01(\tB\x1c\xe2\x41\x01\x02\xfa\x41\x15\n\x13gyre.dev/Deployment\x12\r\n\x05\x66orce\x18\x02 \x01(\x08\"\x8f\x01\n\x13\x45valuateNowResponse\x12\x35\n\x0c\x64rift_report\x18\x01 \x01(\x0b\x32\x1f.gyre.monitoring.v1.DriftReport\x12\x41\n\x12performance_report\x18\x02 \x01(\x0b\x32%.gyre.monitoring.v1.PerformanceReport\"\x1a\n\x18GetIngestionStatsRequest\"\x97\x04\n\x19GetIngestionStatsResponse\x12.\n\nstart_time\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x1a\n\x12prediction_records\x18\x02 \x01(\x03\x12o\n\x1aunknown_deployment_records\x18\x03 \x03(\x0b\x32K.gyre.monitoring.v1.GetIngestionStatsResponse.UnknownDeploymentRecordsEntry\x12\x64\n\x14unreferenced_records\x18\x04 \x03(\x0b\x32\x46.gyre.monitoring.v1.GetIngestionStatsResponse.UnreferencedRecordsEntry\x12\x1c\n\x14missing_feature_rows\x18\x05 \x01(\x03\x12\x18\n\x10\x66\x65\x65\x64\x62\x61\x63k_entries\x18\x06 \x01(\x03\x12\"\n\x1aunmatched_feedback_entries\x18\x07 \x01(\x03\x1a?\n\x1dUnknownDeploymentRecordsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a:\n\x18UnreferencedRecordsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x32\xd5\t\n\x11MonitoringService\x12v\n\x13GetMonitoringPolicy\x12..gyre.monitoring.v1.GetMonitoringPolicyRequest\x1a/.gyre.monitoring.v1.GetMonitoringPolicyResponse\x12\x7f\n\x16UpdateMonitoringPolicy\x12\x31.gyre.monitoring.v1.UpdateMonitoringPolicyRequest\x1a\x32.gyre.monitoring.v1.UpdateMonitoringPolicyResponse\x12g\n\x0eGetDriftReport\x12).gyre.monitoring.v1.GetDriftReportRequest\x1a*.gyre.monitoring.v1.GetDriftReportResponse\x12m\n\x10ListDriftReports\x12+.gyre.monitoring.v1.ListDriftReportsRequest\x1a,.gyre.monitoring.v1.ListDriftReportsResponse\x12y\n\x14GetPerformanceReport\x12/.gyre.monitoring.v1.GetPerformanceReportRequest\x1a\x30.gyre.monitoring.v1.GetPerformanceReportResponse\x12\x7f\n\x16ListPerformanceReports\x12\x31.gyre.monitoring.v1.ListPerformanceReportsRequest\x1a\x32.gyre.monitoring.v1.ListPerformanceReportsResponse\x12U\n\x08GetAlert\x12#.gyre.monitoring.v1.GetAlertRequest\x1a$.gyre.monitoring.v1.GetAlertResponse\x12[\n\nListAlerts\x12%.gyre.monitoring.v1.ListAlertsRequest\x1a&.gyre.monitoring.v1.ListAlertsResponse\x12m\n\x10\x41\x63knowledgeAlert\x12+.gyre.monitoring.v1.AcknowledgeAlertRequest\x1a,.gyre.monitoring.v1.AcknowledgeAlertResponse\x12p\n\x11GetIngestionStats\x12,.gyre.monitoring.v1.GetIngestionStatsRequest\x1a-.gyre.monitoring.v1.GetIngestionStatsResponse\x12^\n\x0b\x45valuateNow\x12&.gyre.monitoring.v1.EvaluateNowRequest\x1a\'.gyre.monitoring.v1.EvaluateNowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,46 +58,58 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACKNOWLEDGEALERTREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002\372A\020\n\016gyre.dev/Alert'
   _globals['_EVALUATENOWREQUEST'].fields_by_name['deployment']._loaded_options = None
   _globals['_EVALUATENOWREQUEST'].fields_by_name['deployment']._serialized_options = b'\342A\001\002\372A\025\n\023gyre.dev/Deployment'
-  _globals['_GETMONITORINGPOLICYREQUEST']._serialized_start=270
-  _globals['_GETMONITORINGPOLICYREQUEST']._serialized_end=348
-  _globals['_GETMONITORINGPOLICYRESPONSE']._serialized_start=350
-  _globals['_GETMONITORINGPOLICYRESPONSE']._serialized_end=464
-  _globals['_UPDATEMONITORINGPOLICYREQUEST']._serialized_start=467
-  _globals['_UPDATEMONITORINGPOLICYREQUEST']._serialized_end=647
-  _globals['_UPDATEMONITORINGPOLICYRESPONSE']._serialized_start=649
-  _globals['_UPDATEMONITORINGPOLICYRESPONSE']._serialized_end=746
-  _globals['_GETDRIFTREPORTREQUEST']._serialized_start=748
-  _globals['_GETDRIFTREPORTREQUEST']._serialized_end=816
-  _globals['_GETDRIFTREPORTRESPONSE']._serialized_start=818
-  _globals['_GETDRIFTREPORTRESPONSE']._serialized_end=897
-  _globals['_LISTDRIFTREPORTSREQUEST']._serialized_start=900
-  _globals['_LISTDRIFTREPORTSREQUEST']._serialized_end=1045
-  _globals['_LISTDRIFTREPORTSRESPONSE']._serialized_start=1047
-  _globals['_LISTDRIFTREPORTSRESPONSE']._serialized_end=1174
-  _globals['_GETPERFORMANCEREPORTREQUEST']._serialized_start=1176
-  _globals['_GETPERFORMANCEREPORTREQUEST']._serialized_end=1256
-  _globals['_GETPERFORMANCEREPORTRESPONSE']._serialized_start=1258
-  _globals['_GETPERFORMANCEREPORTRESPONSE']._serialized_end=1355
-  _globals['_LISTPERFORMANCEREPORTSREQUEST']._serialized_start=1358
-  _globals['_LISTPERFORMANCEREPORTSREQUEST']._serialized_end=1515
-  _globals['_LISTPERFORMANCEREPORTSRESPONSE']._serialized_start=1518
-  _globals['_LISTPERFORMANCEREPORTSRESPONSE']._serialized_end=1663
-  _globals['_GETALERTREQUEST']._serialized_start=1665
-  _globals['_GETALERTREQUEST']._serialized_end=1721
-  _globals['_GETALERTRESPONSE']._serialized_start=1723
-  _globals['_GETALERTRESPONSE']._serialized_end=1783
-  _globals['_LISTALERTSREQUEST']._serialized_start=1785
-  _globals['_LISTALERTSREQUEST']._serialized_end=1877
-  _globals['_LISTALERTSRESPONSE']._serialized_start=1879
-  _globals['_LISTALERTSRESPONSE']._serialized_end=1987
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=1989
-  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=2067
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=2069
-  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=2137
-  _globals['_EVALUATENOWREQUEST']._serialized_start=2139
-  _globals['_EVALUATENOWREQUEST']._serialized_end=2224
-  _globals['_EVALUATENOWRESPONSE']._serialized_start=2227
-  _globals['_EVALUATENOWRESPONSE']._serialized_end=2370
-  _globals['_MONITORINGSERVICE']._serialized_start=2373
-  _globals['_MONITORINGSERVICE']._serialized_end=3496
+  _globals['_GETINGESTIONSTATSRESPONSE_UNKNOWNDEPLOYMENTRECORDSENTRY']._loaded_options = None
+  _globals['_GETINGESTIONSTATSRESPONSE_UNKNOWNDEPLOYMENTRECORDSENTRY']._serialized_options = b'8\001'
+  _globals['_GETINGESTIONSTATSRESPONSE_UNREFERENCEDRECORDSENTRY']._loaded_options = None
+  _globals['_GETINGESTIONSTATSRESPONSE_UNREFERENCEDRECORDSENTRY']._serialized_options = b'8\001'
+  _globals['_GETMONITORINGPOLICYREQUEST']._serialized_start=303
+  _globals['_GETMONITORINGPOLICYREQUEST']._serialized_end=381
+  _globals['_GETMONITORINGPOLICYRESPONSE']._serialized_start=383
+  _globals['_GETMONITORINGPOLICYRESPONSE']._serialized_end=497
+  _globals['_UPDATEMONITORINGPOLICYREQUEST']._serialized_start=500
+  _globals['_UPDATEMONITORINGPOLICYREQUEST']._serialized_end=680
+  _globals['_UPDATEMONITORINGPOLICYRESPONSE']._serialized_start=682
+  _globals['_UPDATEMONITORINGPOLICYRESPONSE']._serialized_end=779
+  _globals['_GETDRIFTREPORTREQUEST']._serialized_start=781
+  _globals['_GETDRIFTREPORTREQUEST']._serialized_end=849
+  _globals['_GETDRIFTREPORTRESPONSE']._serialized_start=851
+  _globals['_GETDRIFTREPORTRESPONSE']._serialized_end=930
+  _globals['_LISTDRIFTREPORTSREQUEST']._serialized_start=933
+  _globals['_LISTDRIFTREPORTSREQUEST']._serialized_end=1078
+  _globals['_LISTDRIFTREPORTSRESPONSE']._serialized_start=1080
+  _globals['_LISTDRIFTREPORTSRESPONSE']._serialized_end=1207
+  _globals['_GETPERFORMANCEREPORTREQUEST']._serialized_start=1209
+  _globals['_GETPERFORMANCEREPORTREQUEST']._serialized_end=1289
+  _globals['_GETPERFORMANCEREPORTRESPONSE']._serialized_start=1291
+  _globals['_GETPERFORMANCEREPORTRESPONSE']._serialized_end=1388
+  _globals['_LISTPERFORMANCEREPORTSREQUEST']._serialized_start=1391
+  _globals['_LISTPERFORMANCEREPORTSREQUEST']._serialized_end=1548
+  _globals['_LISTPERFORMANCEREPORTSRESPONSE']._serialized_start=1551
+  _globals['_LISTPERFORMANCEREPORTSRESPONSE']._serialized_end=1696
+  _globals['_GETALERTREQUEST']._serialized_start=1698
+  _globals['_GETALERTREQUEST']._serialized_end=1754
+  _globals['_GETALERTRESPONSE']._serialized_start=1756
+  _globals['_GETALERTRESPONSE']._serialized_end=1816
+  _globals['_LISTALERTSREQUEST']._serialized_start=1818
+  _globals['_LISTALERTSREQUEST']._serialized_end=1910
+  _globals['_LISTALERTSRESPONSE']._serialized_start=1912
+  _globals['_LISTALERTSRESPONSE']._serialized_end=2020
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_start=2022
+  _globals['_ACKNOWLEDGEALERTREQUEST']._serialized_end=2100
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_start=2102
+  _globals['_ACKNOWLEDGEALERTRESPONSE']._serialized_end=2170
+  _globals['_EVALUATENOWREQUEST']._serialized_start=2172
+  _globals['_EVALUATENOWREQUEST']._serialized_end=2257
+  _globals['_EVALUATENOWRESPONSE']._serialized_start=2260
+  _globals['_EVALUATENOWRESPONSE']._serialized_end=2403
+  _globals['_GETINGESTIONSTATSREQUEST']._serialized_start=2405
+  _globals['_GETINGESTIONSTATSREQUEST']._serialized_end=2431
+  _globals['_GETINGESTIONSTATSRESPONSE']._serialized_start=2434
+  _globals['_GETINGESTIONSTATSRESPONSE']._serialized_end=2969
+  _globals['_GETINGESTIONSTATSRESPONSE_UNKNOWNDEPLOYMENTRECORDSENTRY']._serialized_start=2846
+  _globals['_GETINGESTIONSTATSRESPONSE_UNKNOWNDEPLOYMENTRECORDSENTRY']._serialized_end=2909
+  _globals['_GETINGESTIONSTATSRESPONSE_UNREFERENCEDRECORDSENTRY']._serialized_start=2911
+  _globals['_GETINGESTIONSTATSRESPONSE_UNREFERENCEDRECORDSENTRY']._serialized_end=2969
+  _globals['_MONITORINGSERVICE']._serialized_start=2972
+  _globals['_MONITORINGSERVICE']._serialized_end=4209
 # @@protoc_insertion_point(module_scope)

@@ -1,6 +1,9 @@
+import datetime
+
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from gyre.monitoring.v1 import alert_pb2 as _alert_pb2
 from gyre.monitoring.v1 import monitoring_policy_pb2 as _monitoring_policy_pb2
 from gyre.monitoring.v1 import report_pb2 as _report_pb2
@@ -177,3 +180,39 @@ class EvaluateNowResponse(_message.Message):
     drift_report: _report_pb2.DriftReport
     performance_report: _report_pb2.PerformanceReport
     def __init__(self, drift_report: _Optional[_Union[_report_pb2.DriftReport, _Mapping]] = ..., performance_report: _Optional[_Union[_report_pb2.PerformanceReport, _Mapping]] = ...) -> None: ...
+
+class GetIngestionStatsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetIngestionStatsResponse(_message.Message):
+    __slots__ = ("start_time", "prediction_records", "unknown_deployment_records", "unreferenced_records", "missing_feature_rows", "feedback_entries", "unmatched_feedback_entries")
+    class UnknownDeploymentRecordsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class UnreferencedRecordsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    PREDICTION_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_DEPLOYMENT_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    UNREFERENCED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FEATURE_ROWS_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    UNMATCHED_FEEDBACK_ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    start_time: _timestamp_pb2.Timestamp
+    prediction_records: int
+    unknown_deployment_records: _containers.ScalarMap[str, int]
+    unreferenced_records: _containers.ScalarMap[str, int]
+    missing_feature_rows: int
+    feedback_entries: int
+    unmatched_feedback_entries: int
+    def __init__(self, start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., prediction_records: _Optional[int] = ..., unknown_deployment_records: _Optional[_Mapping[str, int]] = ..., unreferenced_records: _Optional[_Mapping[str, int]] = ..., missing_feature_rows: _Optional[int] = ..., feedback_entries: _Optional[int] = ..., unmatched_feedback_entries: _Optional[int] = ...) -> None: ...

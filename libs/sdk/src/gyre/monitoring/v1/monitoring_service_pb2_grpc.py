@@ -81,6 +81,11 @@ class MonitoringServiceStub:
                 request_serializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertRequest.SerializeToString,
                 response_deserializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertResponse.FromString,
                 _registered_method=True)
+        self.GetIngestionStats = channel.unary_unary(
+                '/gyre.monitoring.v1.MonitoringService/GetIngestionStats',
+                request_serializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsRequest.SerializeToString,
+                response_deserializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsResponse.FromString,
+                _registered_method=True)
         self.EvaluateNow = channel.unary_unary(
                 '/gyre.monitoring.v1.MonitoringService/EvaluateNow',
                 request_serializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.EvaluateNowRequest.SerializeToString,
@@ -169,6 +174,17 @@ class MonitoringServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetIngestionStats(self, request, context):
+        """Returns the monitor's intake counters since it started: records received,
+        and records it could not use (for deployments it does not know, or
+        without a reference profile) or feedback it could not join — counted and
+        reported, never fatal.
+        Errors: none beyond the generic UNAVAILABLE / INTERNAL.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def EvaluateNow(self, request, context):
         """Closes the deployment's current window now and evaluates it (drift and,
         with enough feedback, performance), emitting events as usual.
@@ -227,6 +243,11 @@ def add_MonitoringServiceServicer_to_server(servicer, server):
                     servicer.AcknowledgeAlert,
                     request_deserializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertRequest.FromString,
                     response_serializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertResponse.SerializeToString,
+            ),
+            'GetIngestionStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIngestionStats,
+                    request_deserializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsRequest.FromString,
+                    response_serializer=gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsResponse.SerializeToString,
             ),
             'EvaluateNow': grpc.unary_unary_rpc_method_handler(
                     servicer.EvaluateNow,
@@ -479,6 +500,33 @@ class MonitoringService:
             '/gyre.monitoring.v1.MonitoringService/AcknowledgeAlert',
             gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertRequest.SerializeToString,
             gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.AcknowledgeAlertResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIngestionStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gyre.monitoring.v1.MonitoringService/GetIngestionStats',
+            gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsRequest.SerializeToString,
+            gyre_dot_monitoring_dot_v1_dot_monitoring__service__pb2.GetIngestionStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,7 +48,21 @@ class FeatureDrift(_message.Message):
     def __init__(self, feature: _Optional[str] = ..., kind: _Optional[_Union[FeatureKind, str]] = ..., psi: _Optional[float] = ..., chi_square_statistic: _Optional[float] = ..., chi_square_p_value: _Optional[float] = ..., drifted: _Optional[bool] = ..., reference: _Optional[_Union[_profile_pb2.Histogram, _Mapping]] = ..., current: _Optional[_Union[_profile_pb2.Histogram, _Mapping]] = ..., reference_null_rate: _Optional[float] = ..., current_null_rate: _Optional[float] = ...) -> None: ...
 
 class DriftReport(_message.Message):
-    __slots__ = ("name", "window", "model_version", "reference_dataset_version", "row_count", "features", "prediction_drift", "drifted_share", "drifted", "create_time")
+    __slots__ = ("name", "window", "model_version", "reference_dataset_version", "row_count", "features", "prediction_drift", "drifted_share", "drifted", "create_time", "missing_feature_counts", "unreferenced_column_counts")
+    class MissingFeatureCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class UnreferencedColumnCountsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
     NAME_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +73,8 @@ class DriftReport(_message.Message):
     DRIFTED_SHARE_FIELD_NUMBER: _ClassVar[int]
     DRIFTED_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FEATURE_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    UNREFERENCED_COLUMN_COUNTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     window: _interval_pb2.Interval
     model_version: str
@@ -69,7 +85,9 @@ class DriftReport(_message.Message):
     drifted_share: float
     drifted: bool
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., window: _Optional[_Union[_interval_pb2.Interval, _Mapping]] = ..., model_version: _Optional[str] = ..., reference_dataset_version: _Optional[str] = ..., row_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., prediction_drift: _Optional[_Union[FeatureDrift, _Mapping]] = ..., drifted_share: _Optional[float] = ..., drifted: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    missing_feature_counts: _containers.ScalarMap[str, int]
+    unreferenced_column_counts: _containers.ScalarMap[str, int]
+    def __init__(self, name: _Optional[str] = ..., window: _Optional[_Union[_interval_pb2.Interval, _Mapping]] = ..., model_version: _Optional[str] = ..., reference_dataset_version: _Optional[str] = ..., row_count: _Optional[int] = ..., features: _Optional[_Iterable[_Union[FeatureDrift, _Mapping]]] = ..., prediction_drift: _Optional[_Union[FeatureDrift, _Mapping]] = ..., drifted_share: _Optional[float] = ..., drifted: _Optional[bool] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., missing_feature_counts: _Optional[_Mapping[str, int]] = ..., unreferenced_column_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
 
 class PerformanceMetric(_message.Message):
     __slots__ = ("metric", "live_value", "baseline_value", "absolute_drop", "relative_drop", "degraded")

@@ -238,7 +238,7 @@ class CodeVersion(_message.Message):
     def __init__(self, git_commit: _Optional[str] = ..., git_dirty: _Optional[bool] = ..., source_sha256: _Optional[str] = ...) -> None: ...
 
 class RunResult(_message.Message):
-    __slots__ = ("params", "final_metrics", "metric_summaries", "model_artifact", "signature", "onnx_parity", "resource_usage", "environment", "code_version", "data_digest", "best_trial", "model_version")
+    __slots__ = ("params", "final_metrics", "metric_summaries", "model_artifact", "signature", "onnx_parity", "resource_usage", "environment", "code_version", "data_digest", "best_trial", "model_version", "train_metrics", "artifacts")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -246,6 +246,13 @@ class RunResult(_message.Message):
         key: str
         value: _value_pb2.Value
         def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_value_pb2.Value, _Mapping]] = ...) -> None: ...
+    class ArtifactsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _artifact_pb2.ArtifactRef
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_artifact_pb2.ArtifactRef, _Mapping]] = ...) -> None: ...
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     FINAL_METRICS_FIELD_NUMBER: _ClassVar[int]
     METRIC_SUMMARIES_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +265,8 @@ class RunResult(_message.Message):
     DATA_DIGEST_FIELD_NUMBER: _ClassVar[int]
     BEST_TRIAL_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_METRICS_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     params: _containers.MessageMap[str, _value_pb2.Value]
     final_metrics: _containers.RepeatedCompositeFieldContainer[_metric_pb2.Metric]
     metric_summaries: _containers.RepeatedCompositeFieldContainer[MetricSummary]
@@ -270,7 +279,9 @@ class RunResult(_message.Message):
     data_digest: str
     best_trial: str
     model_version: str
-    def __init__(self, params: _Optional[_Mapping[str, _value_pb2.Value]] = ..., final_metrics: _Optional[_Iterable[_Union[_metric_pb2.Metric, _Mapping]]] = ..., metric_summaries: _Optional[_Iterable[_Union[MetricSummary, _Mapping]]] = ..., model_artifact: _Optional[_Union[_artifact_pb2.ArtifactRef, _Mapping]] = ..., signature: _Optional[_Union[_schema_pb2.Signature, _Mapping]] = ..., onnx_parity: _Optional[_Union[OnnxParityCheck, _Mapping]] = ..., resource_usage: _Optional[_Union[_compute_pb2.ResourceUsage, _Mapping]] = ..., environment: _Optional[_Union[Environment, _Mapping]] = ..., code_version: _Optional[_Union[CodeVersion, _Mapping]] = ..., data_digest: _Optional[str] = ..., best_trial: _Optional[str] = ..., model_version: _Optional[str] = ...) -> None: ...
+    train_metrics: _containers.RepeatedCompositeFieldContainer[_metric_pb2.Metric]
+    artifacts: _containers.MessageMap[str, _artifact_pb2.ArtifactRef]
+    def __init__(self, params: _Optional[_Mapping[str, _value_pb2.Value]] = ..., final_metrics: _Optional[_Iterable[_Union[_metric_pb2.Metric, _Mapping]]] = ..., metric_summaries: _Optional[_Iterable[_Union[MetricSummary, _Mapping]]] = ..., model_artifact: _Optional[_Union[_artifact_pb2.ArtifactRef, _Mapping]] = ..., signature: _Optional[_Union[_schema_pb2.Signature, _Mapping]] = ..., onnx_parity: _Optional[_Union[OnnxParityCheck, _Mapping]] = ..., resource_usage: _Optional[_Union[_compute_pb2.ResourceUsage, _Mapping]] = ..., environment: _Optional[_Union[Environment, _Mapping]] = ..., code_version: _Optional[_Union[CodeVersion, _Mapping]] = ..., data_digest: _Optional[str] = ..., best_trial: _Optional[str] = ..., model_version: _Optional[str] = ..., train_metrics: _Optional[_Iterable[_Union[_metric_pb2.Metric, _Mapping]]] = ..., artifacts: _Optional[_Mapping[str, _artifact_pb2.ArtifactRef]] = ...) -> None: ...
 
 class Run(_message.Message):
     __slots__ = ("name", "experiment", "display_name", "spec", "state", "result", "parent_run", "cause", "attempt_count", "failure_reason", "ray_job_id", "labels", "creator", "create_time", "start_time", "end_time", "update_time")

@@ -4,6 +4,7 @@ from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import resource_pb2 as _resource_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from gyre.common.v1 import artifact_pb2 as _artifact_pb2
 from gyre.common.v1 import metric_pb2 as _metric_pb2
 from gyre.training.v1 import experiment_pb2 as _experiment_pb2
 from gyre.training.v1 import run_pb2 as _run_pb2
@@ -89,6 +90,24 @@ class UpdateExperimentResponse(_message.Message):
     EXPERIMENT_FIELD_NUMBER: _ClassVar[int]
     experiment: _experiment_pb2.Experiment
     def __init__(self, experiment: _Optional[_Union[_experiment_pb2.Experiment, _Mapping]] = ...) -> None: ...
+
+class CreateCodeUploadUrlRequest(_message.Message):
+    __slots__ = ("sha256", "size_bytes")
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    sha256: str
+    size_bytes: int
+    def __init__(self, sha256: _Optional[str] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class CreateCodeUploadUrlResponse(_message.Message):
+    __slots__ = ("code", "upload_url", "already_exists")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    UPLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    code: _artifact_pb2.ArtifactRef
+    upload_url: _artifact_pb2.PresignedUrl
+    already_exists: bool
+    def __init__(self, code: _Optional[_Union[_artifact_pb2.ArtifactRef, _Mapping]] = ..., upload_url: _Optional[_Union[_artifact_pb2.PresignedUrl, _Mapping]] = ..., already_exists: _Optional[bool] = ...) -> None: ...
 
 class SubmitRunRequest(_message.Message):
     __slots__ = ("run", "run_id", "request_id")

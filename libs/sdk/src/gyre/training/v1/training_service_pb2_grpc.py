@@ -56,6 +56,11 @@ class TrainingServiceStub:
                 request_serializer=gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentRequest.SerializeToString,
                 response_deserializer=gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentResponse.FromString,
                 _registered_method=True)
+        self.CreateCodeUploadUrl = channel.unary_unary(
+                '/gyre.training.v1.TrainingService/CreateCodeUploadUrl',
+                request_serializer=gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlRequest.SerializeToString,
+                response_deserializer=gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlResponse.FromString,
+                _registered_method=True)
         self.SubmitRun = channel.unary_unary(
                 '/gyre.training.v1.TrainingService/SubmitRun',
                 request_serializer=gyre_dot_training_dot_v1_dot_training__service__pb2.SubmitRunRequest.SerializeToString,
@@ -167,13 +172,29 @@ class TrainingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateCodeUploadUrl(self, request, context):
+        """Returns a presigned PUT URL for uploading a custom trainer's code
+        directory (a zip) straight to the object store, and the artifact
+        reference to put in `CustomTrainer.code`. Code is stored by digest: when
+        it is already stored, `already_exists` is true and no upload is needed.
+        SubmitRun verifies the uploaded zip against the digest.
+        Errors: INVALID_ARGUMENT if the digest is malformed or the size is not
+        positive; RESOURCE_EXHAUSTED if the size exceeds the server's code size
+        limit; UNAVAILABLE if the object store cannot be reached.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitRun(self, request, context):
         """Submits a run: validates the spec, stores it QUEUED and emits
         `training.run.queued`. Idempotent on `request_id`.
         Errors: NOT_FOUND if the experiment, dataset version or registered model
         does not exist; INVALID_ARGUMENT if the spec is malformed (unknown columns,
-        estimator, entrypoint format, search space); RESOURCE_EXHAUSTED if the
-        request exceeds the cluster's largest node.
+        estimator, entrypoint format, search space); FAILED_PRECONDITION if a
+        custom trainer's code artifact was not uploaded; DATA_LOSS if it does not
+        match its sha256; RESOURCE_EXHAUSTED if the request exceeds the cluster's
+        largest node.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -324,6 +345,11 @@ def add_TrainingServiceServicer_to_server(servicer, server):
                     servicer.UpdateExperiment,
                     request_deserializer=gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentRequest.FromString,
                     response_serializer=gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentResponse.SerializeToString,
+            ),
+            'CreateCodeUploadUrl': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateCodeUploadUrl,
+                    request_deserializer=gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlRequest.FromString,
+                    response_serializer=gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlResponse.SerializeToString,
             ),
             'SubmitRun': grpc.unary_unary_rpc_method_handler(
                     servicer.SubmitRun,
@@ -506,6 +532,33 @@ class TrainingService:
             '/gyre.training.v1.TrainingService/UpdateExperiment',
             gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentRequest.SerializeToString,
             gyre_dot_training_dot_v1_dot_training__service__pb2.UpdateExperimentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateCodeUploadUrl(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/gyre.training.v1.TrainingService/CreateCodeUploadUrl',
+            gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlRequest.SerializeToString,
+            gyre_dot_training_dot_v1_dot_training__service__pb2.CreateCodeUploadUrlResponse.FromString,
             options,
             channel_credentials,
             insecure,
