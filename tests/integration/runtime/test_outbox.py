@@ -16,8 +16,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import Message
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.errors import NoStreamResponseError
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select, update
+from sqlalchemy import JSON, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.runtime_events import (  # noqa: F401 - fixtures are used by name
     EVENTUALLY_TIMEOUT_S,
@@ -585,8 +586,13 @@ async def test_other_envelopes_need_a_literal_subject_token_type(
     ]
 
 
-async def _insert_raw_row(db: Database, nats: NatsSettings, *, subject: str, payload: bytes) -> str:
-    """A row as an older writer (or a bug) could have left it, bypassing Outbox.add."""
+async def _insert_raw_row(
+    db: Database, nats: NatsSettings, *, subject: str, payload: bytes, headers: Any = None
+) -> str:
+    """A row as an older writer (or a bug) could have left it, bypassing Outbox.add.
+
+    ``headers`` is stored as given (``JSON.NULL`` stores a JSON null); ``None`` stores ``{}``.
+    """
     eid = str(uuid.uuid4())
     async with db.transaction() as session:
         session.add(
@@ -595,7 +601,7 @@ async def _insert_raw_row(db: Database, nats: NatsSettings, *, subject: str, pay
                 event_type=EVENT_TYPE,
                 subject=subject,
                 payload=payload,
-                headers={},
+                headers={} if headers is None else headers,
                 attempts=0,
             )
         )
@@ -646,6 +652,86 @@ async def test_relay_marks_rows_nats_rejects_failed_and_relays_the_rows_behind(
         "MaxPayloadError": 2,
         "BadSubjectError": len(MALFORMED_TYPES),
     }
+
+
+async def test_relay_fails_rows_outside_the_stream_or_with_malformed_headers_alone(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    reasons = ("SubjectOutsideStreamError", "MalformedHeadersError")
+    before = {r: _failed_count(r) for r in reasons}
+    subject = f"{nats_settings.subject_prefix}.{EVENT_TYPE}"
+    # Each bad row sits between good ones; before the fix the first one either blocked
+    # every row behind it forever (no stream, a non-string header) or rolled the whole
+    # batch back with an empty last_error (headers that are not an object).
+    bad_rows: list[dict[str, Any]] = [
+        {"subject": "nowhere.at.all"},
+        # The subject prefix was renamed since this row was written.
+        {"subject": f"gyre.v1.{EVENT_TYPE}"},
+        # The prefix alone: "<prefix>.>" needs at least one more token.
+        {"subject": nats_settings.subject_prefix},
+        {"subject": subject, "headers": {"X-A": 5}},
+        {"subject": subject, "headers": {"X-A": ["a"]}},
+        {"subject": subject, "headers": {"X A": "v"}},
+        {"subject": subject, "headers": {"X-A": "two\r\nlines"}},
+        {"subject": subject, "headers": ["X-A", "v"]},
+        {"subject": subject, "headers": JSON.NULL},
+    ]
+    good = [await _create_widget(db, outbox, "first")]
+    bad: dict[str, tuple[str, str]] = {}
+    for i, row in enumerate(bad_rows):
+        eid = await _insert_raw_row(db, nats_settings, payload=b"not relayed", **row)
+        outside = "headers" not in row
+        bad[eid] = (
+            reasons[0] if outside else reasons[1],
+            "outside stream" if outside else "stored header",
+        )
+        good.append(await _create_widget(db, outbox, f"behind-{i}"))
+
+    assert await relay.publish_pending() == len(good)
+    assert await relay.publish_pending() == 0  # failed rows are not retried
+
+    rows = {r.event_id: r for r in await _outbox_rows(db)}
+    assert [r.event_id for r in rows.values() if r.published_at is not None] == good
+    assert {eid: (rows[eid].failed_at is not None, rows[eid].attempts) for eid in bad} == {
+        eid: (True, 1) for eid in bad
+    }
+    for eid, (reason, words) in bad.items():
+        assert (rows[eid].last_error or "").startswith(f"{reason}: "), rows[eid].last_error
+        assert words in (rows[eid].last_error or "")
+    tail = tail_events(nc, nats_settings, deliver_all=True, event_class=Event)
+    received = [str((await anext(tail)).id) for _ in good]  # type: ignore[attr-defined,unused-ignore]
+    await tail.aclose()  # type: ignore[attr-defined,unused-ignore]
+    assert received == good
+    assert await _stream_messages(nc, nats_settings.stream) == len(good)
+    assert {r: _failed_count(r) - before[r] for r in reasons} == {
+        "SubjectOutsideStreamError": 3,
+        "MalformedHeadersError": 6,
+    }
+
+
+async def test_relay_recreates_a_deleted_stream_instead_of_failing_the_row(
+    db: Database, nats_settings: NatsSettings, nc: Client
+) -> None:
+    outbox = _outbox(nats_settings)
+    relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
+    await relay.ensure_streams()
+    await nc.jetstream().delete_stream(nats_settings.stream)
+    eid = await _create_widget(db, outbox, "w")
+
+    # The subject is under the prefix, so "no stream" means the stream is missing: the
+    # row stays pending (transient) rather than being marked failed.
+    with pytest.raises(NoStreamResponseError):
+        await relay.publish_pending()
+    (row,) = await _outbox_rows(db)
+    assert (row.failed_at, row.published_at, row.attempts) == (None, None, 1)
+    assert (row.last_error or "").startswith("NoStreamResponseError")
+
+    assert await relay.publish_pending() == 1
+    (row,) = await _outbox_rows(db)
+    assert (row.event_id, row.failed_at, row.published_at is not None) == (eid, None, True)
+    assert await _stream_messages(nc, nats_settings.stream) == 1
 
 
 async def test_relay_marks_a_row_jetstream_refuses_failed_and_continues(

@@ -12,7 +12,15 @@ larger than ``NatsSettings.max_payload_bytes`` (``InvalidArgument`` in the calle
 transaction, which rolls the state change back); the relay marks a row that NATS
 rejects deterministically as failed (``failed_at``, counted in
 ``gyre_outbox_failed_total``) and goes on, while transient failures (no connection,
-timeouts) keep the order and are retried with backoff.
+timeouts, a missing stream) keep the order and are retried with backoff.
+
+The relay checks each row before publishing it, and decodes it inside that row's own
+error handling, so a row an older writer, a bug or a hand edit left behind fails alone:
+a subject outside the configured stream's ``"<subject_prefix>.>"`` (the prefix or the
+stream was renamed since) could only ever get "no stream" answers, and stored headers
+that are not a JSON object of one-line strings under RFC 7230 names could never be
+sent. A "no stream" answer for a subject under the prefix means the stream itself is
+missing: the relay creates it again and retries.
 """
 
 from __future__ import annotations
@@ -104,12 +112,53 @@ _MAX_SUBJECT_CHARS: Final = 255
 _HEADER_BLOCK_OVERHEAD: Final = len(b"NATS/1.0\r\n\r\n")
 _HEADER_LINE_OVERHEAD: Final = len(b": \r\n")
 
+# Longest stored header value quoted in a row's last_error.
+_MAX_QUOTED_CHARS: Final = 80
+
 OUTBOX_FAILED_TOTAL: Final = "gyre_outbox_failed_total"
 _FAILED: Final = Counter(
     OUTBOX_FAILED_TOTAL,
     "Outbox rows the relay marked failed because NATS can never accept them, by reason.",
     ("reason",),
 )
+
+
+class UnpublishableRowError(Exception):
+    """A stored row the relay can never publish as it is; found before publishing."""
+
+
+class SubjectOutsideStreamError(UnpublishableRowError):
+    """The row's subject is not under ``"<subject_prefix>.>"``: no configured stream takes it."""
+
+
+class MalformedHeadersError(UnpublishableRowError):
+    """The row's stored headers are not a JSON object of one-line strings under token names."""
+
+
+def _stored_headers(row: OutboxRecord) -> dict[str, str]:
+    """The row's stored headers, checked as :meth:`Outbox.add` writes them.
+
+    Raises:
+        MalformedHeadersError: not a JSON object, or a name that is not an RFC 7230
+            token, or a value that is not a one-line string.
+    """
+    stored: object = row.headers
+    if not isinstance(stored, dict):
+        kind = "null" if stored is None else type(stored).__name__
+        raise MalformedHeadersError(f"stored headers must be a JSON object, got {kind}")
+    for name, value in stored.items():
+        if (
+            not isinstance(name, str)
+            or not _HEADER_NAME.fullmatch(name)
+            or not isinstance(value, str)
+            or "\r" in value
+            or "\n" in value
+        ):
+            raise MalformedHeadersError(
+                f"stored header {name!r}: {repr(value)[:_MAX_QUOTED_CHARS]}: names must be "
+                "RFC 7230 tokens and values one-line strings"
+            )
+    return stored
 
 
 def _wire_size(payload: bytes, headers: Mapping[str, str]) -> int:
@@ -136,7 +185,11 @@ _STREAM_MISMATCH_ERR_CODE: Final = 10060
 def _is_permanent(exc: BaseException) -> bool:
     """Whether publishing the same row again must fail again (NATS rejects the row)."""
     if isinstance(
-        exc, nats.errors.MaxPayloadError | nats.errors.BadSubjectError | nats.errors.BadHeaderError
+        exc,
+        UnpublishableRowError
+        | nats.errors.MaxPayloadError
+        | nats.errors.BadSubjectError
+        | nats.errors.BadHeaderError,
     ):
         return True
     # 400 from JetStream: the server refused this message (e.g. larger than the stream's
@@ -367,8 +420,9 @@ class OutboxRelay:
     ``Nats-Msg-Id``, nothing is stored twice within the stream's duplicate window.
 
     A row NATS rejects as it is (larger than the server's ``max_payload`` with its
-    headers, a subject with wildcards, whitespace or empty tokens, a bad header, a 400
-    from JetStream such as the stream's ``max_msg_size``) is not retried: the relay sets
+    headers, a subject with wildcards, whitespace or empty tokens, a subject outside
+    ``"<subject_prefix>.>"``, malformed stored headers, a 400 from JetStream such as the
+    stream's ``max_msg_size``) is not retried: the relay sets
     its ``failed_at`` and ``last_error``, logs an error, counts it in
     ``gyre_outbox_failed_total{reason}`` and publishes the rows behind it. Failed rows
     are kept (pruning deletes published rows only).
@@ -429,18 +483,36 @@ class OutboxRelay:
             raise failure
         return published
 
-    def _check_publishable(self, row: OutboxRecord, headers: Mapping[str, str]) -> None:
-        # What the server would reject without a useful answer: a wildcard or empty token
-        # is stored as is or gets no responders (looks like a missing stream), and a
-        # message over max_payload with its headers makes nats-server close the
-        # connection (looks like an outage). nats-py checks the payload alone.
+    def _row_headers(self, row: OutboxRecord) -> dict[str, str]:
+        """Every header to publish ``row`` with, after checking the row can be published.
+
+        What the server would reject without a useful answer: a wildcard or empty token
+        is stored as is or gets no responders (looks like a missing stream), so does a
+        subject outside the stream's ``"<subject_prefix>.>"``; a message over
+        max_payload with its headers makes nats-server close the connection (looks like
+        an outage; nats-py checks the payload alone); malformed stored headers fail
+        inside nats-py with whatever error the bad value causes.
+
+        Raises:
+            UnpublishableRowError, nats.errors.BadSubjectError, nats.errors.MaxPayloadError:
+                the row can never be published.
+        """
         if not _LITERAL_SUBJECT.fullmatch(row.subject):
             raise nats.errors.BadSubjectError
+        prefix = self._nats.subject_prefix + "."
+        if not row.subject.startswith(prefix):
+            raise SubjectOutsideStreamError(
+                f"subject {row.subject!r} is outside stream {self._nats.stream!r}'s "
+                f"subjects {prefix + '>'!r} (was the subject prefix or stream renamed?)"
+            )
+        # The relay's own headers win over any stored under the same name.
+        headers = _publish_headers(_stored_headers(row), row.event_id, self._nats)
         size = _wire_size(row.payload, headers)
         if size > self._nc.max_payload:
             raise nats.errors.MaxPayloadError(
                 f"{size} bytes with headers > server max_payload {self._nc.max_payload}"
             )
+        return headers
 
     async def _publish_batch(self) -> tuple[int, int, BaseException | None]:
         """Publish one batch: (rows published, rows marked failed, transient failure)."""
@@ -460,10 +532,10 @@ class OutboxRelay:
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.scalars(query)).all()
             for row in rows:
-                # The relay's own headers win over any stored under the same name.
-                headers = _publish_headers(row.headers, row.event_id, self._nats)
+                # Everything read from the row is decoded and checked in here, so a
+                # malformed row fails alone instead of rolling back the whole batch.
                 try:
-                    self._check_publishable(row, headers)
+                    headers = self._row_headers(row)
                     await self._js.publish(
                         row.subject,
                         row.payload,
@@ -479,6 +551,8 @@ class OutboxRelay:
                         continue
                     # NATS down, timeout, stream missing: keep order, retry later.
                     if isinstance(exc, NoStreamResponseError):
+                        # The subject is under the prefix (checked above), so the
+                        # stream is gone: create it again before the next attempt.
                         self._streams_ready = False
                     failure = exc
                     break
