@@ -258,6 +258,11 @@ INVALID_KEYS = [
     "c1\x85control",
     "k" * (MAX_KEY_BYTES + 1),
     "é" * (MAX_KEY_BYTES // 2 + 1),
+    # SeaweedFS turns a backslash into "/": a directory (the bytes lost), a collision
+    # with "m/n", a ".." segment (Internal).
+    "g\\",
+    "m\\n",
+    "r\\..\\t",
 ]
 
 

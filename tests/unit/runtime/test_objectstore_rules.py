@@ -82,6 +82,7 @@ def test_default_timeouts_fail_a_hung_call_well_under_a_minute() -> None:
         ("a\x00b", "control characters"),
         ("x" * 1025, "at most 1024 bytes"),
         ("\ud800", "valid UTF-8"),
+        ("m\\n", "must not contain '\\'"),
     ],
 )
 def test_invalid_keys_name_the_key_and_the_rule(key: str, rule: str) -> None:

@@ -20,9 +20,11 @@ bad credentials → :class:`PermissionDenied`; an argument minio (its
 
 Object keys are checked before any request (:class:`InvalidArgument`, reason
 ``INVALID_OBJECT_KEY``): non-empty, at most 1024 bytes of UTF-8, no leading or
-trailing ``/``, no empty, ``.`` or ``..`` segment, no control character. S3
-servers normalize such keys differently (SeaweedFS stores ``"f/"`` as a directory,
-losing the bytes, and ``"d//e"`` as ``"d/e"``), so they would lose data silently.
+trailing ``/``, no empty, ``.`` or ``..`` segment, no control character, no
+backslash. S3 servers normalize such keys differently (SeaweedFS stores ``"f/"`` as a
+directory, losing the bytes, ``"d//e"`` as ``"d/e"``, and turns ``\\`` into ``/``, so
+``"m\\n"`` and ``"m/n"`` collide), so they would lose data silently; AWS's key naming
+guidance lists ``\\`` among the characters to avoid.
 
 A call fails within seconds when the store hangs: the connect timeout (3 s) and
 the read timeout (20 s, per socket read, so long transfers are fine) bound each
@@ -886,6 +888,9 @@ def _key_rule_broken(key: object) -> str | None:
         return f"a key must be at most {MAX_KEY_BYTES} bytes of UTF-8"
     if any(unicodedata.category(char) == "Cc" for char in key):
         return "a key must not contain control characters (NUL, newline, DEL, ...)"
+    if "\\" in key:
+        # SeaweedFS turns a backslash into "/": g\ becomes a directory, m\n is m/n.
+        return "a key must not contain '\\' (some S3 servers turn it into '/')"
     if key.startswith("/"):
         return "a key must not start with '/'"
     if key.endswith("/"):
