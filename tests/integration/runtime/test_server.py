@@ -45,6 +45,7 @@ from gyre.runtime.errors import (
 from gyre.runtime.logging import configure_logging
 from gyre.runtime.server import GyreServer, ServiceRegistration, running_server
 from gyre.runtime.settings import LoggingSettings
+from gyre.training.v1 import training_service_pb2, training_service_pb2_grpc
 
 pytestmark = pytest.mark.integration
 
@@ -758,3 +759,102 @@ async def test_a_generated_method_left_unimplemented_is_unimplemented() -> None:
         "method /gyre.data.v1.DataRegistryService/ListDatasets is not implemented"
     )
     assert type(from_rpc_error(caught.value)) is Unimplemented
+
+
+class _MistypedTraining(training_service_pb2_grpc.TrainingServiceServicer):  # type: ignore[misc]
+    """A real generated servicer whose handlers answer with the wrong message type."""
+
+    async def GetRun(self, request: Any, context: Any) -> Any:
+        # Serializes fine: without a type check the client would parse these bytes
+        # as a GetRunResponse and get OK.
+        return data_service_pb2.GetDatasetRequest(name="datasets/" + "x" * 40)
+
+    async def GetExperiment(
+        self, request: Any, context: Any
+    ) -> training_service_pb2.GetExperimentResponse:
+        return training_service_pb2.GetExperimentResponse()
+
+    async def StreamRunLogs(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        yield training_service_pb2.StreamRunLogsResponse()
+        yield data_service_pb2.GetDatasetRequest(name="datasets/d")
+
+    async def CancelRun(self, request: Any, context: Any) -> Any:
+        raise GeneratorExit
+
+
+@pytest.fixture
+async def training_stub(
+    log_stream: io.StringIO,
+) -> AsyncIterator[training_service_pb2_grpc.TrainingServiceStub]:
+    registration = ServiceRegistration(
+        training_service_pb2_grpc.add_TrainingServiceServicer_to_server,
+        _MistypedTraining(),
+        "gyre.training.v1.TrainingService",
+    )
+    async with (
+        running_server(services=[registration]) as server,
+        grpc.aio.insecure_channel(server.target) as channel,
+    ):
+        yield training_service_pb2_grpc.TrainingServiceStub(channel)
+
+
+async def _drain_messages(responses: Any, into: list[Any]) -> None:
+    async for reply in responses:
+        into.append(reply)
+
+
+async def test_a_response_of_another_message_type_is_internal(
+    training_stub: training_service_pb2_grpc.TrainingServiceStub, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as unary:
+        await training_stub.GetRun(training_service_pb2.GetRunRequest(), timeout=_CALL_TIMEOUT_S)
+    received: list[Any] = []
+    logs = training_stub.StreamRunLogs(
+        training_service_pb2.StreamRunLogsRequest(), timeout=_CALL_TIMEOUT_S
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as streamed:
+        await _drain_messages(logs, received)
+    # A method answering with its declared type is untouched.
+    ok = await training_stub.GetExperiment(
+        training_service_pb2.GetExperimentRequest(), timeout=_CALL_TIMEOUT_S
+    )
+
+    _assert_safe_internal(unary.value)
+    _assert_safe_internal(streamed.value)
+    assert received == [training_service_pb2.StreamRunLogsResponse()]
+    assert ok == training_service_pb2.GetExperimentResponse()
+    logged = [
+        (r["method"], r["response_type"], r["expected_type"])
+        for r in _log_records(log_stream)
+        if r["event"].startswith("handler returned a response of another message type")
+    ]
+    assert logged == [
+        (
+            "/gyre.training.v1.TrainingService/GetRun",
+            "gyre.data.v1.GetDatasetRequest",
+            "gyre.training.v1.GetRunResponse",
+        ),
+        (
+            "/gyre.training.v1.TrainingService/StreamRunLogs",
+            "gyre.data.v1.GetDatasetRequest",
+            "gyre.training.v1.StreamRunLogsResponse",
+        ),
+    ]
+
+
+async def test_generator_exit_from_a_unary_handler_is_internal(
+    training_stub: training_service_pb2_grpc.TrainingServiceStub, log_stream: io.StringIO
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await training_stub.CancelRun(
+            training_service_pb2.CancelRunRequest(), timeout=_CALL_TIMEOUT_S
+        )
+
+    _assert_safe_internal(caught.value)
+    failures = [r for r in _log_records(log_stream) if r["event"] == "unhandled exception in rpc"]
+    assert [r["exception"][0]["exc_type"] for r in failures] == ["GeneratorExit"]
+    # The server keeps serving.
+    ok = await training_stub.GetExperiment(
+        training_service_pb2.GetExperimentRequest(), timeout=_CALL_TIMEOUT_S
+    )
+    assert ok == training_service_pb2.GetExperimentResponse()

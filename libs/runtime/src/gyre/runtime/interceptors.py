@@ -32,6 +32,7 @@ from typing import Any, Final, NoReturn
 
 import grpc
 import structlog
+from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
 from gyre.runtime.errors import Cancelled, GyreError, Internal, Unimplemented, to_grpc_status
@@ -124,8 +125,15 @@ class ErrorInterceptor(_WrappingInterceptor):
       deadline, or the server stopping) passes through; raised while the call was
       not cancelled, it becomes ``CANCELLED`` with a safe message.
     * A response (or streamed item) that is not a protobuf message → ``INTERNAL``
-      (logged), instead of grpc's UNKNOWN naming the serializer's TypeError.
-    * ``context.abort(...)`` called by the handler and ``GeneratorExit`` pass through.
+      (logged), instead of grpc's UNKNOWN naming the serializer's TypeError; so is a
+      message of another type than the method declares (it would serialize fine and
+      the client would parse garbage). The declared class is looked up once per method
+      in the default descriptor pool by the method's full name; a method not found
+      there (a generic handler of an unregistered service) gets the message check
+      only. Per call this costs a ``type(response) is cls`` test.
+    * ``context.abort(...)`` called by the handler passes through, and so does
+      ``GeneratorExit`` from an async generator handler (the generator being closed);
+      from a coroutine handler it is a stray exception like any other → ``INTERNAL``.
     """
 
     def _wrap(self, handler: Any, method: str) -> Behavior | None:
@@ -133,6 +141,8 @@ class ErrorInterceptor(_WrappingInterceptor):
         if behavior is None:
             return None
         abort = self._abort
+        # None when the method is not in the descriptor pool: any message is accepted.
+        expected = _declared_response_class(method)
 
         if inspect.isasyncgenfunction(behavior):
 
@@ -140,8 +150,10 @@ class ErrorInterceptor(_WrappingInterceptor):
                 try:
                     async with aclosing(behavior(request, context)) as responses:
                         async for response in responses:
-                            if not isinstance(response, Message):
-                                await _abort_bad_response(context, response, method)
+                            if type(response) is not expected and not _is_response(
+                                response, expected
+                            ):
+                                await _abort_bad_response(context, response, method, expected)
                             yield response
                 except (_AbortError, GeneratorExit):
                     raise
@@ -160,17 +172,26 @@ class ErrorInterceptor(_WrappingInterceptor):
             async def call(request: Any, context: Any) -> Any:
                 try:
                     response = await behavior(request, context)
-                except (_AbortError, GeneratorExit):
+                except _AbortError:
                     raise
                 except asyncio.CancelledError as exc:
                     if _call_cancelled(context):
                         raise
                     await abort(context, exc, method)
+                except GeneratorExit as exc:
+                    if _closed_outside_a_task():
+                        raise
+                    await abort(context, exc, method)
                 except BaseException as exc:  # SystemExit, KeyboardInterrupt too: see above
                     await abort(context, exc, method)
                 # A non-OK code set with context.set_code() discards the response.
-                if check_response and not isinstance(response, Message) and _code_is_ok(context):
-                    await _abort_bad_response(context, response, method)
+                if (
+                    check_response
+                    and type(response) is not expected
+                    and not _is_response(response, expected)
+                    and _code_is_ok(context)
+                ):
+                    await _abort_bad_response(context, response, method, expected)
                 return response
 
             return call
@@ -252,15 +273,64 @@ def _internal(request_id: str) -> Internal:
     )
 
 
-async def _abort_bad_response(context: Any, response: Any, method: str) -> None:
-    """Abort INTERNAL: a handler returned or yielded something that is not a message."""
+def _declared_response_class(method: str) -> type[Message] | None:
+    """The message class ``method`` ("/<service>/<name>") declares as its response.
+
+    Looked up in the default descriptor pool, which holds every generated module
+    imported (a servicer's ``_pb2`` is imported to register it); ``None`` when the
+    method is not there.
+    """
+    service, _, name = method.lstrip("/").rpartition("/")
+    try:
+        output = descriptor_pool.Default().FindMethodByName(f"{service}.{name}").output_type
+        return message_factory.GetMessageClass(output)
+    except Exception:  # KeyError (not in the pool) or a descriptor without a class
+        return None
+
+
+def _is_response(response: Any, expected: type[Message] | None) -> bool:
+    """Whether ``response`` may be sent: a message, of the declared type when known.
+
+    The slow path behind ``type(response) is expected``: also accepts a subclass, or
+    the same message type generated into another class (another descriptor pool).
+    """
+    if not isinstance(response, Message):
+        return False
+    return expected is None or response.DESCRIPTOR.full_name == expected.DESCRIPTOR.full_name
+
+
+def _closed_outside_a_task() -> bool:
+    """Whether a GeneratorExit comes from the coroutine being closed, not its code.
+
+    A handler's own code runs in the server's task; ``coroutine.close()`` (a pending
+    coroutine garbage-collected) does not, and must not be answered with an await.
+    """
+    try:
+        return asyncio.current_task() is None
+    except RuntimeError:  # no running event loop
+        return True
+
+
+async def _abort_bad_response(
+    context: Any, response: Any, method: str, expected: type[Message] | None
+) -> None:
+    """Abort INTERNAL: a handler returned or yielded a non-message or a wrong message."""
     request_id = current_request_id() or new_request_id()
-    _log.error(
-        "handler returned a response that is not a protobuf message",
-        method=method,
-        request_id=request_id,
-        response_type=f"{type(response).__module__}.{type(response).__qualname__}",
-    )
+    if isinstance(response, Message) and expected is not None:
+        _log.error(
+            "handler returned a response of another message type than the method declares",
+            method=method,
+            request_id=request_id,
+            response_type=response.DESCRIPTOR.full_name,
+            expected_type=expected.DESCRIPTOR.full_name,
+        )
+    else:
+        _log.error(
+            "handler returned a response that is not a protobuf message",
+            method=method,
+            request_id=request_id,
+            response_type=f"{type(response).__module__}.{type(response).__qualname__}",
+        )
     status = to_grpc_status(
         _internal(request_id), trailing_metadata=((REQUEST_ID_METADATA_KEY, request_id),)
     )
