@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import psutil
 import pytest
 
 from gyre.stack import STACK_ID_ENV, StackLayout, StackSettings, discover_services
+from gyre.stack._commands import nats_server_command, venv_executable
 from gyre.stack._supervisor import SupervisorClient
 
 pytestmark = pytest.mark.integration
@@ -49,6 +50,8 @@ SERVICE = SimpleNamespace(
 )
 """
 INFRASTRUCTURE = {"nats", "s3", "triton", "ray"}
+# A user's own script, run from the stack's environment on a file in the home.
+_USER_SCRIPT = "import sys, time; open(sys.argv[1]).close(); time.sleep(120)"
 UP_TIMEOUT_S = 150.0
 STATUS_TIMEOUT_S = 20.0
 # Port settings of StackSettings (everything but the Ray worker range and service ports).
@@ -129,15 +132,32 @@ def _status(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
     return result.returncode, components
 
 
-def _stack_processes(stack_id: str, home: Path) -> list[str]:
-    """Every live process that carries the stack id or names the home on its command line."""
+def _stack_processes(stack_id: str, home: Path, *, users: Collection[int] = ()) -> list[str]:
+    """Every live process that carries the stack id or names the home on its command line
+    (but the ``users``' own processes)."""
     found = []
     for proc in psutil.process_iter(["pid", "name", "cmdline"]):
+        if proc.pid in users:
+            continue
         with contextlib.suppress(psutil.Error):
             cmdline = " ".join(proc.info["cmdline"] or [])
             if proc.environ().get(STACK_ID_ENV) == stack_id or str(home) in cmdline:
                 found.append(f"{proc.info['name']}[{proc.pid}] {cmdline[:120]}")
     return found
+
+
+def _users_process(home: Path, workdir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``python script.py <home>/abs.csv`` from the stack's environment, in its own
+    session, as a user starts it from a shell next to the stack."""
+    data = home / "abs.csv"
+    data.write_text("a,b\n")
+    script = workdir / "script.py"
+    script.write_text(_USER_SCRIPT + "\n")
+    return subprocess.Popen(
+        [sys.executable, str(script), str(data)],
+        env={k: v for k, v in env.items() if k != STACK_ID_ENV},
+        start_new_session=True,
+    )
 
 
 def _connections(proc: psutil.Process) -> list[Any]:
@@ -183,6 +203,7 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
     layout = StackLayout.for_home(stack_home)
     expected = INFRASTRUCTURE | {spec.name for spec in discover_services()} | {ECHO_SERVICE}
     stack_id = ""
+    users: subprocess.Popen[bytes] | None = None
     try:
         # -- gyre up: everything starts and is healthy.
         started = time.monotonic()
@@ -191,6 +212,7 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
         assert up.returncode == 0, up.stdout + up.stderr
         print(f"\ngyre up: all healthy after {up_s:.1f}s")
         stack_id = layout.stack_id_file.read_text().strip()
+        users = _users_process(stack_home, tmp_path, env)
 
         code, components = _status(env)
         assert code == 0, components
@@ -292,13 +314,20 @@ def test_up_status_crash_and_down_leave_nothing_behind(stack_home: Path, tmp_pat
         down = _gyre("down", "--home", str(stack_home), env=env, timeout=120)
         down_s = time.monotonic() - started
         print(f"gyre down: {down_s:.1f}s\n{down.stdout}{down.stderr}")
-        leftovers = _stack_processes(stack_id, stack_home) if stack_id else []
+        user_pids = {users.pid} if users is not None else set()
+        leftovers = _stack_processes(stack_id, stack_home, users=user_pids) if stack_id else []
         for line in leftovers:  # clean up for the next test run before failing
             with contextlib.suppress(psutil.Error, ValueError):
                 psutil.Process(int(line.split("[", 1)[1].split("]", 1)[0])).kill()
+        users_survived = users is not None and users.poll() is None
+        if users is not None:
+            users.kill()
+            users.wait()
 
-    # -- gyre down left nothing behind.
+    # -- gyre down left nothing behind, and left the user's own process alone.
     assert down.returncode == 0, down.stdout + down.stderr
+    assert "stray" not in down.stdout, down.stdout
+    assert users_survived
     assert leftovers == []
     assert not psutil.pid_exists(supervisord_pid)
     assert [pid for pid in pids.values() if psutil.pid_exists(pid)] == []
@@ -364,3 +393,45 @@ def test_down_after_supervisord_was_killed_leaves_nothing_behind(
     assert leftovers == []
     assert still_listening == []
     assert [pid for pid in agents if psutil.pid_exists(pid)] == []
+
+
+def test_down_sweeps_a_component_by_its_path_but_spares_the_users_python(
+    stack_home: Path, tmp_path: Path
+) -> None:
+    """A path in the home takes a real component (a nats-server left without the stack
+    id, unrecorded, in its own session) — and never a user's python naming a file there."""
+    env, _ = _stack_env(stack_home, tmp_path / "site")
+    layout = StackLayout.for_home(stack_home)
+    layout.stack_id_file.write_text("a-stack-whose-supervisord-is-gone\n")
+    nats_port, monitor_port = (
+        int(env[f"GYRE_STACK__{n}"]) for n in ("NATS_PORT", "NATS_MONITOR_PORT")
+    )
+    nats = subprocess.Popen(
+        nats_server_command(
+            binary=venv_executable("nats-server"),
+            store_dir=layout.nats_store,
+            host="127.0.0.1",
+            port=nats_port,
+            monitor_port=monitor_port,
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    users = _users_process(stack_home, tmp_path, env)
+    try:
+        deadline = time.monotonic() + 10
+        while not _listening({nats_port}) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _listening({nats_port}), "nats-server did not start"
+
+        down = _gyre("down", "--home", str(stack_home), env=env, timeout=60)
+
+        assert down.returncode == 0, down.stdout + down.stderr
+        assert nats.wait(timeout=5) is not None
+        assert users.poll() is None
+        assert f"killed 1 stray process(es): nats-server[{nats.pid}]" in down.stdout
+    finally:
+        for proc in (nats, users):
+            proc.kill()
+            proc.wait()

@@ -32,6 +32,8 @@ from gyre.stack._sweep import (
 _ID1, _ID10 = f"id-1-{uuid.uuid4().hex}", f"id-10-{uuid.uuid4().hex}"
 PREFIX = "/venv"
 PYTHON = f"{PREFIX}/bin/python"
+NATS = f"{PREFIX}/bin/nats-server"
+SERVICE = (PYTHON, "-m", "gyre.services.data_registry")
 HOME = "/tmp/stacks/h1"
 MARKS = StackMarks(
     stack_id="ours",
@@ -39,6 +41,7 @@ MARKS = StackMarks(
     ports=frozenset({6379, 52365}),
     recorded=(RecordedProcess(pid=500, session=500, group=500, started=1000.0),),
     prefix=PREFIX,
+    commands=(SERVICE,),
 )
 
 
@@ -53,13 +56,58 @@ def _members(*procs: ProcessInfo, spared: tuple[int, ...] = ()) -> set[int]:
 
 def test_home_matches_as_a_path_never_as_a_substring() -> None:
     assert _members(
-        _proc(10, PYTHON, "-m", "svc", f"{HOME}0/stack.json"),  # the home h10
-        _proc(11, PYTHON, "-m", "svc", f"--dir={HOME}0"),
-        _proc(12, PYTHON, "-m", "svc", f"x{HOME}"),
-        _proc(20, PYTHON, "-m", "svc", f"{HOME}/logs/nats.log"),
-        _proc(21, PYTHON, "-m", "svc", f"--temp-dir={HOME}/ray"),
-        _proc(22, PYTHON, "-m", "svc", HOME),
+        _proc(10, NATS, "-sd", f"{HOME}0/nats"),  # the home h10
+        _proc(11, NATS, f"--dir={HOME}0"),
+        _proc(12, NATS, f"x{HOME}"),
+        _proc(20, NATS, "-l", f"{HOME}/logs/nats.log"),
+        _proc(21, NATS, f"--temp-dir={HOME}/ray"),
+        _proc(22, NATS, HOME),
     ) == {20, 21, 22}
+
+
+def test_a_path_in_the_home_takes_the_stacks_programs() -> None:
+    ray_pkg = f"{PREFIX}/lib/python3.11/site-packages/ray"
+    assert _members(
+        _proc(100, f"{PREFIX}/bin/weed", "server", f"-dir={HOME}/s3"),
+        _proc(101, f"{PREFIX}/lib/tritonserver", f"--model-repository={HOME}/triton"),
+        _proc(102, f"{ray_pkg}/core/src/ray/raylet/raylet", f"--temp_dir={HOME}/ray"),
+        _proc(103, f"{ray_pkg}/core/src/ray/gcs/gcs_server", f"--log_dir={HOME}/ray/x"),
+        _proc(104, PYTHON, "-u", f"{PREFIX}/bin/ray", "start", f"--temp-dir={HOME}/ray"),
+        _proc(105, PYTHON, "-m", "supervisor.supervisord", "-c", f"{HOME}/supervisord.conf"),
+        _proc(106, PYTHON, "-u", f"{ray_pkg}/dashboard/dashboard.py", f"--temp-dir={HOME}/ray"),
+        _proc(107, PYTHON, "-m", "ray.util.client.server", f"--temp-dir={HOME}/ray"),
+        _proc(108, "ray::IDLE", f"{HOME}/ray/session_latest"),
+        _proc(109, *SERVICE, f"--data={HOME}/data"),
+        # Run by an interpreter given as the resolved executable (a renamed python3).
+        _proc(110, "python3.11", "-X", "dev", "-m", "supervisor.supervisord", HOME, exe=PYTHON),
+    ) == set(range(100, 111))
+
+
+def test_a_path_in_the_home_never_takes_the_users_own_processes() -> None:
+    # Regression: `gyre down` killed `python script.py <home>/abs.csv` run from the venv.
+    assert (
+        _members(
+            _proc(110, PYTHON, "script.py", f"{HOME}/abs.csv", session=110, group=110),
+            _proc(111, PYTHON, f"{HOME}/script.py", session=111, group=111),
+            _proc(112, PYTHON, "-c", "import ray", f"{HOME}/abs.csv"),
+            _proc(113, PYTHON, "-m", "pytest", f"--basetemp={HOME}/tmp"),
+            _proc(114, f"{PREFIX}/bin/jupyter", "lab", f"--notebook-dir={HOME}"),
+            # Ray's command-line tool is the stack's only as `ray start`.
+            _proc(115, PYTHON, f"{PREFIX}/bin/ray", "job", "submit", f"--working-dir={HOME}/p"),
+            _proc(116, PYTHON, f"{PREFIX}/bin/ray", "job", "submit", "--", "start", HOME),
+        )
+        == set()
+    )
+
+
+def test_a_generic_interpreter_needs_another_stack_signal() -> None:
+    in_home = f"{HOME}/abs.csv"
+    assert _members(
+        _proc(120, PYTHON, "job.py", in_home, stack_id="ours"),
+        _proc(121, PYTHON, "job.py", in_home, session=500, group=121, started=1001.0),
+        _proc(122, PYTHON, "job.py", in_home, listening=frozenset({6379})),
+        _proc(123, PYTHON, "job.py", in_home),
+    ) == {120, 121, 122}
 
 
 def test_gyre_commands_and_the_callers_ancestry_are_spared() -> None:
@@ -203,17 +251,20 @@ def test_down_sweeps_its_own_stack_only(
 ) -> None:
     h1 = _stack_home(tmp_path, "h1", _ID1, {})
     h10 = _stack_home(tmp_path, "h10", _ID10, {})
-    ours = _spawn(spawned, [sys.executable, "-c", _SLEEP, f"--temp-dir={h1}/ray"])
+    # Stand-in for `ray start` (a stack program): a script named ray.
+    fake_ray = tmp_path / "bin" / "ray"
+    fake_ray.parent.mkdir()
+    fake_ray.write_text(_SLEEP + "\n")
+    ours = _spawn(spawned, [sys.executable, str(fake_ray), "start", f"--temp-dir={h1}/ray"])
     ours_by_env = _spawn(
         spawned, [sys.executable, "-c", _SLEEP], env={**os.environ, STACK_ID_ENV: _ID1}
     )
     other_stack = _spawn(
         spawned, [sys.executable, "-c", _SLEEP, str(h10)], env={**os.environ, STACK_ID_ENV: _ID10}
     )
-    other_home = _spawn(spawned, [sys.executable, "-c", _SLEEP, f"{h10}/ray"])
+    other_home = _spawn(spawned, [sys.executable, str(fake_ray), "start", f"{h10}/ray"])
     # A concurrent `gyre down --home h1` (or `gyre logs -f`): a gyre command, spared.
     fake_gyre = tmp_path / "bin" / "gyre"
-    fake_gyre.parent.mkdir()
     fake_gyre.write_text(_SLEEP + "\n")
     concurrent = _spawn(
         spawned,
@@ -258,3 +309,36 @@ def test_down_kills_renamed_ray_agents_by_port_and_by_recorded_session(
     # They ignore SIGTERM: SIGKILL follows after a short grace, not a long wait.
     assert time.monotonic() - started < 10
     assert psutil.Process(not_ours.pid).cmdline()[0] == "ray::DashboardAgent"
+
+
+def test_down_spares_the_users_python_that_names_a_file_in_the_home(
+    tmp_path: Path, spawned: list[subprocess.Popen[bytes]]
+) -> None:
+    """Regression: `python script.py <home>/abs.csv`, run from the stack's environment in
+    its own session, was killed by `gyre down` for naming the home."""
+    home = _stack_home(tmp_path, "proj", _ID1, {})
+    script = tmp_path / "script.py"
+    script.write_text(_SLEEP + "\n")
+    users = _spawn(
+        spawned, [sys.executable, str(script), f"{home}/abs.csv"], start_new_session=True
+    )
+    users_in_home = _spawn(spawned, [sys.executable, "-c", _SLEEP, str(home)])
+    # In the same sweep, a stack program naming the home (`ray start` stand-in) goes.
+    fake_ray = tmp_path / "bin" / "ray"
+    fake_ray.parent.mkdir()
+    fake_ray.write_text(_SLEEP + "\n")
+    ray_start = _spawn(
+        spawned,
+        [sys.executable, str(fake_ray), "start", f"--temp-dir={home}/ray"],
+        start_new_session=True,
+    )
+    time.sleep(0.3)  # let each child exec its command line
+
+    messages: list[str] = []
+    report = down(home, echo=messages.append)
+
+    assert _alive(users)
+    assert _alive(users_in_home)
+    assert not _alive(ray_start)
+    assert len(report.stray_processes_killed) == 1, messages
+    assert not (home / "stack.id").exists()

@@ -626,6 +626,9 @@ def _first_start(
                 "endpoint": c.endpoint,
                 "log": str(c.program.log_file),
                 "probe": c.probe.to_json(),
+                # `gyre down` takes a process naming the home for the stack's only when
+                # it runs one of these (or another component's program).
+                "command": list(c.program.command),
             }
             for c in components
         ],
@@ -749,12 +752,35 @@ def _settings_ports(settings: StackSettings | None) -> dict[str, int]:
     return planned_ports(settings, service_ports)
 
 
-def _stack_marks(layout: StackLayout, stack_id: str, ports: Mapping[str, int]) -> StackMarks:
+def _recorded_commands(data: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """The components' commands ``stack.json`` records (none from before it did)."""
+    return [
+        tuple(str(arg) for arg in c["command"])
+        for c in data.get("components") or ()
+        if isinstance(c, dict) and isinstance(c.get("command"), list)
+    ]
+
+
+def _settings_commands() -> list[tuple[str, ...]]:
+    """The installed services' commands (when ``stack.json`` cannot say)."""
+    try:
+        return [tuple(spec.command) for spec in discover_services()]
+    except ServiceSpecError:
+        return []
+
+
+def _stack_marks(
+    layout: StackLayout,
+    stack_id: str,
+    ports: Mapping[str, int],
+    commands: Sequence[Sequence[str]] = (),
+) -> StackMarks:
     return StackMarks(
         stack_id=stack_id,
         paths=(str(layout.home), str(layout.ray_temp_dir), str(layout.short_dir)),
         ports=frozenset(int(p) for p in ports.values()),
         recorded=read_recorded(layout.pids_file),
+        commands=tuple(tuple(cmd) for cmd in commands),
     )
 
 
@@ -809,10 +835,13 @@ def _refuse_leftovers(layout: StackLayout, settings: StackSettings) -> None:
     if not stack_id and not layout.pids_file.exists():
         return
     try:
-        ports: Mapping[str, int] = _read_stack_json(layout).get("ports") or {}
+        data = _read_stack_json(layout)
+        ports: Mapping[str, int] = data.get("ports") or {}
+        commands = _recorded_commands(data)
     except StackError:
         ports = _settings_ports(settings)
-    leftovers = _stack_processes(_stack_marks(layout, stack_id, ports))
+        commands = _settings_commands()
+    leftovers = _stack_processes(_stack_marks(layout, stack_id, ports, commands))
     if leftovers:
         home = shlex.quote(str(layout.home))
         raise StackLeftovers(
@@ -849,6 +878,7 @@ def down(home: Path, *, echo: Echo, settings: StackSettings | None = None) -> Do
             unreadable = True
         stack_id = str(data.get("stack_id") or "") or _read_stack_id(layout)
         ports = data.get("ports") or (_settings_ports(settings) if unreadable else {})
+        commands = _settings_commands() if unreadable else _recorded_commands(data)
         client = _running_client(layout)
         was_running = client is not None
         if client is not None:
@@ -866,7 +896,7 @@ def down(home: Path, *, echo: Echo, settings: StackSettings | None = None) -> Do
 
         strays: list[str] = []
         if stack_id or layout.pids_file.exists():
-            marks = _stack_marks(layout, stack_id, ports)
+            marks = _stack_marks(layout, stack_id, ports, commands)
             procs = _stack_processes(marks)
             if procs:
                 strays = _kill_strays(procs)

@@ -10,8 +10,16 @@ A process belongs to the stack in a home when one of these holds (first match wi
    setproctitle, which zeroes ``/proc/<pid>/environ``, but stay in the session;
 3. it runs Ray's or this environment's executables and listens on one of the
    stack's ports — renamed Ray agents whose session leader is gone;
-4. it runs this environment's executables and an argument *is* the home (or Ray's
-   temp dir) or a path inside it — a path-component match, never a substring.
+4. it is one of the stack's own programs, run from this environment, and an argument
+   *is* the home (or Ray's temp dir) or a path inside it — a path-component match,
+   never a substring. The stack's programs are the components' executables
+   (``nats-server``, ``weed``, ``tritonserver``, ``raylet``, ``gcs_server``,
+   ``supervisord``), Ray's processes (``ray start``, ``ray::``-titled workers and agents,
+   scripts and modules of the ``ray`` package) and the commands ``stack.json`` records
+   for the components (the Gyre services). A path alone never takes anything else: a
+   user's ``python script.py <home>/data.csv`` is the user's, and a generic interpreter
+   belongs to the stack only through rules 1 to 3 (the stack id, a recorded session or
+   group, a stack port).
 
 Rules 3 and 4 never take a process whose environment (or, when it has none, nearest
 ancestor's) names another stack. No rule ever takes the current process, its
@@ -26,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,8 +61,23 @@ __all__ = [
 _CLOCK_SLACK_S = 1.0
 # Entries kept in stack.pids; components that crash and restart add one each time.
 _MAX_RECORDED = 64
-# Ray renames its Python processes ``ray::<Name>`` (setproctitle).
-_RAY_TITLE_PREFIX = "ray::"
+# Ray renames its Python processes ``ray::<Name>`` (workers, agents) and
+# ``ray-dashboard-<Module>-<n>`` (the dashboard's subprocesses) with setproctitle.
+_RAY_TITLE_PREFIXES = ("ray::", "ray-dashboard-")
+# Executables of the stack's components, by file name (argv[0] or the resolved exe).
+_COMPONENT_EXECUTABLES = frozenset(
+    {"nats-server", "weed", "tritonserver", "raylet", "gcs_server", "supervisord"}
+)
+# Modules the stack runs with ``python -m``; Ray runs its own (``ray.*``) too.
+_COMPONENT_MODULES = frozenset({"supervisor.supervisord"})
+_RAY_MODULE_PREFIX = "ray."
+# Generic interpreters: what they run, not their name, says whether they are the stack's.
+_INTERPRETER = re.compile(r"python(\d+(\.\d+)*)?")
+# Interpreter options that take a value (``-W arg`` or ``-Warg``).
+_OPTIONS_WITH_VALUE = frozenset("WX")
+# Ray's command-line tool belongs to the stack only as the head the stack starts.
+_RAY_CLI = "ray"
+_RAY_HEAD_SUBCOMMAND = "start"
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,8 @@ class StackMarks:
     recorded: tuple[RecordedProcess, ...] = ()
     # The Python environment (sys.prefix) the stack's programs run from.
     prefix: str = field(default_factory=lambda: sys.prefix)
+    # argv of each component as ``stack.json`` records it (the Gyre services' commands).
+    commands: tuple[tuple[str, ...], ...] = ()
 
 
 def _under(path: str, root: str) -> bool:
@@ -130,8 +156,71 @@ def _from_environment(info: ProcessInfo, prefix: str) -> bool:
     return (
         (_under(info.exe, prefix) if info.exe else False)
         or _under(first, prefix)
-        or first.startswith(_RAY_TITLE_PREFIX)
+        or first.startswith(_RAY_TITLE_PREFIXES)
     )
+
+
+def _interpreter_target(args: Sequence[str]) -> tuple[str, str, Sequence[str]] | None:
+    """What an interpreter's arguments (after argv[0]) run, and the arguments it gets:
+    ``("module", name, args)`` for ``-m``, ``("script", path, args)`` for a file; None
+    for ``-c``, stdin or a REPL."""
+    position = 0
+    while position < len(args):
+        arg = args[position]
+        position += 1
+        if arg == "-":
+            return None
+        if not arg.startswith("-"):
+            return ("script", arg, args[position:])
+        if arg.startswith("--"):
+            position += arg == "--check-hash-based-pycs"  # takes a value
+            continue
+        for i, flag in enumerate(arg[1:], start=1):
+            if flag in "cm" or flag in _OPTIONS_WITH_VALUE:
+                value = arg[i + 1 :]
+                if not value and position < len(args):
+                    value = args[position]
+                    position += 1
+                if flag == "c":
+                    return None
+                if flag == "m":
+                    return ("module", value, args[position:])
+                break  # -W / -X: the value is consumed, go on with the next argument
+    return None
+
+
+def _in_ray_package(path: str) -> bool:
+    """A file of the installed ``ray`` package (Ray's dashboard, monitors, workers)."""
+    parts = Path(path).parts
+    return any(
+        part in ("site-packages", "dist-packages") and parts[i + 1 : i + 2] == ("ray",)
+        for i, part in enumerate(parts)
+    )
+
+
+def _is_stack_program(info: ProcessInfo, commands: Iterable[Sequence[str]]) -> bool:
+    """Whether the process runs one of the stack's programs (see rule 4)."""
+    cmdline = info.cmdline
+    first = cmdline[0] if cmdline else ""
+    if first.startswith(_RAY_TITLE_PREFIXES):
+        return True
+    if any(tuple(cmdline[: len(cmd)]) == tuple(cmd) for cmd in commands if cmd):
+        return True
+    names = {Path(first).name, Path(info.exe).name if info.exe else ""}
+    if names & _COMPONENT_EXECUTABLES:
+        return True
+    if not any(_INTERPRETER.fullmatch(name) for name in names):
+        return False
+    target = _interpreter_target(cmdline[1:])
+    if target is None:
+        return False
+    kind, value, args = target
+    if kind == "module":
+        return value in _COMPONENT_MODULES or value.startswith(_RAY_MODULE_PREFIX)
+    script = Path(value).name
+    if script == _RAY_CLI:
+        return bool(args) and args[0] == _RAY_HEAD_SUBCOMMAND
+    return script in _COMPONENT_EXECUTABLES or _in_ray_package(value)
 
 
 def _owner_id(info: ProcessInfo, table: Mapping[int, ProcessInfo]) -> str | None:
@@ -177,7 +266,9 @@ def stack_members(
             continue  # another stack's, or a process launched from one
         if not _from_environment(info, marks.prefix):
             continue
-        if info.listening & marks.ports or _names_path(info.cmdline, marks.paths):
+        by_port = bool(info.listening & marks.ports)
+        by_path = _is_stack_program(info, marks.commands) and _names_path(info.cmdline, marks.paths)
+        if by_port or by_path:
             found.append(info)
     return found
 
