@@ -121,3 +121,27 @@ def test_a_home_supervisord_cannot_pass_is_refused_before_anything_is_written(
     assert list(tmp_path.iterdir()) == []
     assert not StackLayout.for_home(home).short_dir.exists()
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("name", "named"),
+    [
+        ("100%done", "'%'"),  # supervisord: "Format string ... badly formatted"
+        ("a,b", "','"),  # weed splits -mdir on commas
+        ("line\nbreak", r"the control character '\n'"),
+        ("tab\there", r"the control character '\t'"),
+        ("bell\x07", r"the control character '\x07'"),
+    ],
+)
+def test_a_home_with_a_character_a_component_cannot_take_is_refused_up_front(
+    tmp_path: Path, name: str, named: str
+) -> None:
+    home = tmp_path / name
+    result = _gyre("up", "--home", str(home))
+    _clean_exit(result, EXIT_BAD_HOME)
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("gyre up: the stack home ")
+    assert f"cannot be used: its path contains {named}" in result.stderr
+    # Nothing was written: no home, no stack.json or stack.id, no socket dir in /tmp.
+    assert list(tmp_path.iterdir()) == []
+    assert not StackLayout.for_home(home).short_dir.exists()

@@ -185,17 +185,47 @@ def _usable_layout(home: Path, *, create: bool) -> StackLayout:
     return layout
 
 
-def _check_home_path(layout: StackLayout) -> None:
-    """Refuse, before anything is written, a home supervisord cannot pass to programs.
+def _unusable_home_character(home: str) -> str | None:
+    """Why a component cannot take a path under ``home``, naming the character, or None.
 
-    Paths under the home reach components through supervisord's ``environment=``
-    (GYRE_HOME, the model repository, Ray's token file).
+    supervisord expands ``environment=`` values as format strings after its config
+    parser has already unescaped ``%%`` (it fails with "Format string ... badly
+    formatted"), SeaweedFS splits ``-mdir``/``-dir`` on commas, and a control character
+    cannot sit on a config line.
     """
+    for char in home:
+        if not char.isprintable():
+            return (
+                f"its path contains the control character {char!r}, which the "
+                "components' config files cannot carry"
+            )
+    if "%" in home:
+        return "its path contains '%', which supervisord reads as a format string"
+    if "," in home:
+        return "its path contains ',', where SeaweedFS splits its directory lists"
+    return None
+
+
+def _check_home_path(layout: StackLayout) -> None:
+    """Refuse, before anything is written, a home the components cannot be given.
+
+    Paths under the home reach components through supervisord's config (its
+    ``environment=``: GYRE_HOME, the model repository, Ray's token file) and their
+    command lines (weed's data dirs).
+
+    Raises:
+        StackHomeError: one line naming the character that cannot be used.
+    """
+    home = str(layout.home)
+    shown = home if home.isprintable() else repr(home)
+    reason = _unusable_home_character(home)
+    if reason is not None:
+        raise StackHomeError(f"the stack home {shown} cannot be used: {reason}")
     for path in (layout.home, layout.triton_models, layout.home / "ray-auth-token"):
         try:
             check_environment_value(str(path))
         except ValueError as exc:
-            raise StackHomeError(f"the stack home {layout.home} cannot be used: {exc}") from exc
+            raise StackHomeError(f"the stack home {shown} cannot be used: {exc}") from exc
 
 
 @contextlib.contextmanager
