@@ -92,3 +92,16 @@ def test_invalid_keys_name_the_key_and_the_rule(key: str, rule: str) -> None:
     assert caught.value.reason == "INVALID_OBJECT_KEY"
     assert rule in caught.value.message
     assert caught.value.metadata["key"] == key
+
+
+def test_timeouts_come_from_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gyre.runtime.settings import GyreSettings
+
+    monkeypatch.setenv("GYRE_S3__CONNECT_TIMEOUT_S", "1.5")
+    monkeypatch.setenv("GYRE_S3__READ_TIMEOUT_S", "7")
+    monkeypatch.setenv("GYRE_S3__MAX_RETRIES", "0")
+    store = objectstore.SyncObjectStore.from_settings(GyreSettings().s3)
+    pool = store._client._http  # minio keeps its urllib3 PoolManager here
+    timeout = pool.connection_pool_kw["timeout"]
+    assert (timeout.connect_timeout, timeout.read_timeout) == (1.5, 7.0)
+    assert pool.connection_pool_kw["retries"].total == 0

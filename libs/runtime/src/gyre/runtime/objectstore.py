@@ -95,9 +95,9 @@ DEFAULT_CHUNK_SIZE: Final = 1024 * 1024
 # (not the whole transfer), and how many times a request that failed to connect or
 # got 500/502/503/504 is retried. A read timeout is not retried: a hung store
 # fails the call after one read timeout instead of several.
-DEFAULT_CONNECT_TIMEOUT_S: Final = 3.0
-DEFAULT_READ_TIMEOUT_S: Final = 20.0
-DEFAULT_MAX_RETRIES: Final = 3
+DEFAULT_CONNECT_TIMEOUT_S: Final[float] = S3Settings.model_fields["connect_timeout_s"].default
+DEFAULT_READ_TIMEOUT_S: Final[float] = S3Settings.model_fields["read_timeout_s"].default
+DEFAULT_MAX_RETRIES: Final[int] = S3Settings.model_fields["max_retries"].default
 # Exponential backoff factor between retries, in seconds (urllib3's backoff_factor).
 DEFAULT_RETRY_BACKOFF_S: Final = 0.2
 # Connections kept per host in the pool (parallel parts + concurrent calls).
@@ -285,9 +285,9 @@ class SyncObjectStore:
         settings: S3Settings,
         *,
         bucket: str | None = None,
-        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        max_retries: int | None = None,
         max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
     ) -> SyncObjectStore:
         """A store on ``settings.endpoint`` for ``bucket`` (default ``settings.bucket``).
@@ -295,8 +295,15 @@ class SyncObjectStore:
         Nothing is contacted until the first call. ``connect_timeout_s`` and
         ``read_timeout_s`` bound each attempt (the read timeout applies to each
         socket read); ``max_retries`` counts retries after connection errors and
-        5xx answers (read timeouts are not retried).
+        5xx answers (read timeouts are not retried). Each defaults to the same-named
+        field of ``settings`` (``GYRE_S3__CONNECT_TIMEOUT_S``, ...).
         """
+        if connect_timeout_s is None:
+            connect_timeout_s = settings.connect_timeout_s
+        if read_timeout_s is None:
+            read_timeout_s = settings.read_timeout_s
+        if max_retries is None:
+            max_retries = settings.max_retries
         http_client = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
             maxsize=max_pool_connections,
@@ -637,9 +644,9 @@ class ObjectStore:
         settings: S3Settings,
         *,
         bucket: str | None = None,
-        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
-        read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        max_retries: int | None = None,
         max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
     ) -> ObjectStore:
         """See :meth:`SyncObjectStore.from_settings`."""

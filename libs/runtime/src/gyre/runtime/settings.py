@@ -66,6 +66,13 @@ class S3Settings(BaseModel, extra="forbid"):
     region: str = "us-east-1"
     # Bucket that holds Gyre's artifacts (datasets' chunks, models, reports).
     bucket: str = "gyre"
+    # Seconds to wait for a TCP connection to the store.
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    # Seconds to wait for each socket read (not the whole transfer): a hung store
+    # fails a call after this, while large streams keep flowing.
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    # Retries after connection errors and 5xx answers (never after a read timeout).
+    max_retries: int = Field(default=3, ge=0)
 
 
 class DatabaseSettings(BaseModel, extra="forbid"):
