@@ -587,13 +587,19 @@ async def test_other_envelopes_need_a_literal_subject_token_type(
 
 
 async def _insert_raw_row(
-    db: Database, nats: NatsSettings, *, subject: str, payload: bytes, headers: Any = None
+    db: Database,
+    nats: NatsSettings,
+    *,
+    subject: str,
+    payload: bytes,
+    headers: Any = None,
+    event_id: str | None = None,
 ) -> str:
     """A row as an older writer (or a bug) could have left it, bypassing Outbox.add.
 
     ``headers`` is stored as given (``JSON.NULL`` stores a JSON null); ``None`` stores ``{}``.
     """
-    eid = str(uuid.uuid4())
+    eid = str(uuid.uuid4()) if event_id is None else event_id
     async with db.transaction() as session:
         session.add(
             OutboxRecord(
@@ -659,7 +665,7 @@ async def test_relay_fails_rows_outside_the_stream_or_with_malformed_headers_alo
 ) -> None:
     outbox = _outbox(nats_settings)
     relay = OutboxRelay(db, nc, nats_settings, outbox=outbox)
-    reasons = ("SubjectOutsideStreamError", "MalformedHeadersError")
+    reasons = ("SubjectOutsideStreamError", "MalformedHeadersError", "MalformedEventIdError")
     before = {r: _failed_count(r) for r in reasons}
     subject = f"{nats_settings.subject_prefix}.{EVENT_TYPE}"
     # Each bad row sits between good ones; before the fix the first one either blocked
@@ -677,16 +683,20 @@ async def test_relay_fails_rows_outside_the_stream_or_with_malformed_headers_alo
         {"subject": subject, "headers": {"X-A": "two\r\nlines"}},
         {"subject": subject, "headers": ["X-A", "v"]},
         {"subject": subject, "headers": JSON.NULL},
+        # A hand-edited id would otherwise inject a header line into the publish.
+        {"subject": subject, "event_id": "id\r\nX-Injected: 1"},
+        {"subject": subject, "event_id": "two words"},
     ]
     good = [await _create_widget(db, outbox, "first")]
     bad: dict[str, tuple[str, str]] = {}
     for i, row in enumerate(bad_rows):
         eid = await _insert_raw_row(db, nats_settings, payload=b"not relayed", **row)
-        outside = "headers" not in row
-        bad[eid] = (
-            reasons[0] if outside else reasons[1],
-            "outside stream" if outside else "stored header",
-        )
+        if "event_id" in row:
+            bad[eid] = (reasons[2], "not printable ASCII")
+        elif "headers" in row:
+            bad[eid] = (reasons[1], "stored header")
+        else:
+            bad[eid] = (reasons[0], "outside stream")
         good.append(await _create_widget(db, outbox, f"behind-{i}"))
 
     assert await relay.publish_pending() == len(good)
@@ -708,6 +718,7 @@ async def test_relay_fails_rows_outside_the_stream_or_with_malformed_headers_alo
     assert {r: _failed_count(r) - before[r] for r in reasons} == {
         "SubjectOutsideStreamError": 3,
         "MalformedHeadersError": 6,
+        "MalformedEventIdError": 2,
     }
 
 

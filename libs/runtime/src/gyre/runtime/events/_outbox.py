@@ -135,6 +135,10 @@ class MalformedHeadersError(UnpublishableRowError):
     """The row's stored headers are not a JSON object of one-line strings under token names."""
 
 
+class MalformedEventIdError(UnpublishableRowError):
+    """The row's event id cannot travel as a ``Nats-Msg-Id`` header (printable ASCII only)."""
+
+
 def _stored_headers(row: OutboxRecord) -> dict[str, str]:
     """The row's stored headers, checked as :meth:`Outbox.add` writes them.
 
@@ -499,6 +503,10 @@ class OutboxRelay:
         """
         if not _LITERAL_SUBJECT.fullmatch(row.subject):
             raise nats.errors.BadSubjectError
+        if not _EVENT_ID.fullmatch(row.event_id):
+            raise MalformedEventIdError(
+                f"event id {row.event_id!r} is not printable ASCII without spaces"
+            )
         prefix = self._nats.subject_prefix + "."
         if not row.subject.startswith(prefix):
             raise SubjectOutsideStreamError(
