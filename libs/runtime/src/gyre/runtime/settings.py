@@ -152,6 +152,11 @@ class ServiceSettings(GyreSettings):
     service_name: str = "gyre"
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    # Addresses ("host:port") of the other Gyre services this one calls, keyed like
+    # ``gyre.sdk.endpoints.SERVICES`` (e.g. {"model_registry": "10.0.0.5:50053"}), from
+    # GYRE_PEERS='{"model_registry": "..."}'. A missing key falls back to the SDK's
+    # resolution (GYRE_<KEY>_ADDRESS, then <home>/stack.json, then the default port).
+    peers: dict[str, str] = Field(default_factory=dict)
 
     def database_url(self) -> str:
         """The configured database URL, or the SQLite default under ``home``."""

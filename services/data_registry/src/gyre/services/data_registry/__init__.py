@@ -1,0 +1,1 @@
+"""Gyre data_registry service."""

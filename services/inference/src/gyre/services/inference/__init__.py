@@ -1,0 +1,1 @@
+"""Gyre inference service."""

@@ -1,0 +1,1 @@
+"""Gyre model_registry service."""

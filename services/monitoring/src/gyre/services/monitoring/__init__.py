@@ -1,0 +1,1 @@
+"""Gyre monitoring service."""
