@@ -1,0 +1,535 @@
+"""The model registry against real NATS, S3 (SeaweedFS) and SQLite / PostgreSQL:
+manual registration through presigned uploads, sha256 checks on both ends, aliases
+with protection, etags and history, archive / restore / delete, search."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from google.protobuf.field_mask_pb2 import FieldMask
+from google.protobuf.timestamp_pb2 import Timestamp
+from support.gyre_services import running_service, service_settings
+from support.servers import NatsServer, PostgresServer, SeaweedS3
+
+from gyre.common.v1 import schema_pb2, value_pb2
+from gyre.events.v1 import event_pb2
+from gyre.models.v1 import model_version_pb2, models_service_pb2, registered_model_pb2
+from gyre.runtime.events import connect_nats, tail_events
+from gyre.runtime.objectstore import ObjectStore
+from gyre.runtime.settings import NatsSettings, ServiceSettings
+from gyre.sdk import (
+    Aborted,
+    AsyncGyreClient,
+    DataLoss,
+    FailedPrecondition,
+    GyreClient,
+    InvalidArgument,
+    NotFound,
+)
+from gyre.sdk import models as sdk_models
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
+
+VALIDATED = model_version_pb2.MODEL_VERSION_STATUS_VALIDATED
+PENDING = model_version_pb2.MODEL_VERSION_STATUS_PENDING_VALIDATION
+ARCHIVED = model_version_pb2.MODEL_VERSION_STATUS_ARCHIVED
+
+
+def _signature() -> schema_pb2.Signature:
+    signature = schema_pb2.Signature()
+    signature.inputs.add(name="nswprice", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
+    signature.outputs.add(name="label", data_type=value_pb2.DATA_TYPE_STRING, shape=[-1])
+    return signature
+
+
+def _onnx_bytes() -> bytes:
+    # Registration checks integrity, not ONNX validity: any unique bytes will do here.
+    return b"\x08\x07onnx-test-" + uuid.uuid4().bytes * 64
+
+
+@dataclass
+class Registry:
+    settings: ServiceSettings
+    target: str
+    client: AsyncGyreClient
+    store: ObjectStore
+    backend: str
+
+    def sync_client(self) -> GyreClient:
+        return GyreClient(addresses={"model_registry": self.target})
+
+
+@pytest_asyncio.fixture(
+    scope="module",
+    loop_scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+async def registry(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    nats_server: NatsServer,
+    s3_server: SeaweedS3,
+) -> AsyncIterator[Registry]:
+    home = tmp_path_factory.mktemp(f"mr-{request.param}")
+    database_url = None
+    if request.param == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres_server")
+        database_url = postgres.create_database(f"mr_versions_{uuid.uuid4().hex[:8]}")
+    token = uuid.uuid4().hex[:8]
+    settings = service_settings(
+        "model_registry",
+        home,
+        nats=nats_server,
+        s3=s3_server,
+        database_url=database_url,
+        bucket=f"mr-{token}",
+    )
+    settings = settings.model_copy(
+        update={
+            "nats": NatsSettings(
+                url=nats_server.url,
+                stream=f"MRV_{token}",
+                subject_prefix=f"mrv{token}.v1",
+                dead_letter_stream=f"MRV_DLQ_{token}",
+                dead_letter_prefix=f"mrv{token}.dlq",
+            )
+        }
+    )
+    async with (
+        running_service("model_registry", settings) as server,
+        AsyncGyreClient(addresses={"model_registry": server.target}) as client,
+    ):
+        store = ObjectStore.from_settings(settings.s3)
+        yield Registry(settings, server.target, client, store, request.param)
+
+
+async def _model(registry: Registry, prefix: str = "m") -> str:
+    model_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    await registry.client.models.CreateRegisteredModel(
+        models_service_pb2.CreateRegisteredModelRequest(
+            registered_model_id=model_id,
+            registered_model=registered_model_pb2.RegisteredModel(
+                description="test model", owner="risk-team", labels={"team": "risk"}
+            ),
+        )
+    )
+    return model_id
+
+
+async def _validate(registry: Registry, version: str) -> None:
+    """Mark a version VALIDATED the way the validation gate does: an event."""
+    from gyre.events.v1 import validation_events_pb2
+    from gyre.validation.v1 import validation_pb2
+
+    await publish_event(
+        registry.settings,
+        "validation.completed",
+        version,
+        validation_events_pb2.ValidationCompleted(
+            validation=f"validations/{uuid.uuid4().hex[:8]}",
+            model_version=version,
+            registered_model=version.rsplit("/versions/", 1)[0],
+            verdict=validation_pb2.VALIDATION_VERDICT_PASSED,
+            report_uri="s3://reports/r.md",
+        ),
+    )
+    await eventually(
+        lambda: registry.client.models.GetModelVersion(
+            models_service_pb2.GetModelVersionRequest(name=version)
+        ),
+        lambda r: r.model_version.status == VALIDATED,
+    )
+
+
+async def publish_event(
+    settings: ServiceSettings, type_: str, subject: str, payload: Any, *, event_id: str = ""
+) -> event_pb2.Event:
+    """Publish an envelope straight to JetStream, as another service's relay would."""
+    from gyre.runtime.events import build_event, event_subject
+
+    event = build_event(
+        event_pb2.Event,
+        type=type_,
+        source="test",
+        subject=subject,
+        payload=payload,
+        id=event_id or None,
+    )
+    nc = await connect_nats(settings.nats)
+    try:
+        js = nc.jetstream()
+        await js.publish(
+            event_subject(settings.nats, type_),
+            event.SerializeToString(),
+            headers={"Nats-Msg-Id": event.id},
+            stream=settings.nats.stream,
+        )
+    finally:
+        await nc.close()
+    return event  # type: ignore[return-value]
+
+
+async def eventually(call: Any, check: Any, *, timeout_s: float = 30.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        result = await call()
+        if check(result):
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met in {timeout_s}s; last: {result}")
+        await asyncio.sleep(0.1)
+
+
+async def test_register_onnx_uploads_verifies_and_downloads(
+    registry: Registry, tmp_path: Path
+) -> None:
+    model_id = await _model(registry)
+    data = _onnx_bytes()
+    nc = await connect_nats(registry.settings.nats)
+    events = tail_events(
+        nc,
+        registry.settings.nats,
+        subject=f"{registry.settings.nats.subject_prefix}.models.version.registered",
+    )
+    first = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0.3)
+    try:
+        version = await sdk_models.register_onnx(
+            registry.client,
+            model_id,
+            data,
+            signature=_signature(),
+            dataset_version="datasets/elec2/versions/1",
+            metrics={"accuracy": 0.91},
+            labels={"stage": "dev"},
+            params={"n_estimators": 100, "criterion": "gini"},
+        )
+        assert version.name == f"models/{model_id}/versions/1"
+        assert version.status == PENDING
+        assert version.artifact.sha256 == hashlib.sha256(data).hexdigest()
+        assert version.artifact.size_bytes == len(data)
+        assert version.params["n_estimators"].int64_value == 100
+        event = await asyncio.wait_for(first, 20)
+        assert event.type == "models.version.registered"
+        assert event.models_version_registered.model_version.name == version.name
+    finally:
+        first.cancel()
+        await events.aclose()
+        await nc.close()
+
+    # The same bytes again: no upload needed, a second version with the same digest.
+    again = await sdk_models.register_onnx(registry.client, model_id, data, signature=_signature())
+    assert again.version == 2
+
+    path = await sdk_models.download_artifact(registry.client, version.name, tmp_path)
+    assert path.read_bytes() == data
+    assert await sdk_models.read_artifact(registry.client, version.name) == data
+
+    def sync_roundtrip() -> tuple[Any, Path]:
+        with registry.sync_client() as gyre:
+            registered = sdk_models.register_onnx(
+                gyre, model_id, _onnx_bytes(), signature=_signature(), request_id="sync-1"
+            )
+            same = sdk_models.register_onnx(
+                gyre, model_id, _onnx_bytes(), signature=_signature(), request_id="sync-1"
+            )
+            assert same.name == registered.name  # idempotent on request_id
+            return registered, sdk_models.download_artifact(
+                gyre, registered.name, tmp_path / "sync.onnx"
+            )
+
+    registered, sync_path = await asyncio.to_thread(sync_roundtrip)
+    assert registered.version == 3
+    assert sync_path.name == "sync.onnx"
+
+
+async def test_sha256_mismatch_is_refused_with_data_loss(registry: Registry) -> None:
+    model_id = await _model(registry)
+    data = _onnx_bytes()
+    claimed = hashlib.sha256(b"other bytes").hexdigest()
+    upload = await registry.client.models.CreateArtifactUploadUrl(
+        models_service_pb2.CreateArtifactUploadUrlRequest(
+            parent=f"models/{model_id}", sha256=claimed, size_bytes=len(data)
+        )
+    )
+    # Someone uploads different bytes than announced under the digest's key.
+    bucket, key = upload.artifact.uri.removeprefix("s3://").split("/", 1)
+    await ObjectStore.from_settings(registry.settings.s3, bucket=bucket).put_bytes(key, data)
+    request = models_service_pb2.CreateModelVersionRequest(
+        parent=f"models/{model_id}",
+        model_version=model_version_pb2.ModelVersion(
+            artifact=upload.artifact, signature=_signature()
+        ),
+    )
+    with pytest.raises(DataLoss) as refused:
+        await registry.client.models.CreateModelVersion(request)
+    assert refused.value.reason == "ARTIFACT_DIGEST_MISMATCH"
+    # Nothing was half-written: the model still has no version.
+    listed = await registry.client.models.ListModelVersions(
+        models_service_pb2.ListModelVersionsRequest(parent=f"models/{model_id}")
+    )
+    assert list(listed.model_versions) == []
+
+    # The download side re-checks too: corrupt a registered artifact in place.
+    good = await sdk_models.register_onnx(registry.client, model_id, data, signature=_signature())
+    bucket, key = good.artifact.uri.removeprefix("s3://").split("/", 1)
+    await ObjectStore.from_settings(registry.settings.s3, bucket=bucket).put_bytes(key, data[::-1])
+    with pytest.raises(DataLoss):
+        await sdk_models.read_artifact(registry.client, good.name)
+
+
+async def test_bad_inputs_get_clear_codes(registry: Registry) -> None:
+    model_id = await _model(registry)
+    models = registry.client.models
+    with pytest.raises(InvalidArgument):
+        await models.CreateRegisteredModel(
+            models_service_pb2.CreateRegisteredModelRequest(registered_model_id="Bad_Id")
+        )
+    with pytest.raises(NotFound):
+        await models.GetModelVersion(
+            models_service_pb2.GetModelVersionRequest(name=f"models/{model_id}/versions/9")
+        )
+    with pytest.raises(InvalidArgument):
+        await models.CreateArtifactUploadUrl(
+            models_service_pb2.CreateArtifactUploadUrlRequest(
+                parent=f"models/{model_id}", sha256="xyz", size_bytes=1
+            )
+        )
+    with pytest.raises(InvalidArgument):  # no signature
+        await models.CreateModelVersion(
+            models_service_pb2.CreateModelVersionRequest(
+                parent=f"models/{model_id}",
+                model_version=model_version_pb2.ModelVersion(
+                    artifact={"uri": "s3://b/k", "sha256": "0" * 64, "size_bytes": 3}
+                ),
+            )
+        )
+    with pytest.raises(NotFound):  # artifact never uploaded
+        await models.CreateModelVersion(
+            models_service_pb2.CreateModelVersionRequest(
+                parent=f"models/{model_id}",
+                model_version=model_version_pb2.ModelVersion(
+                    artifact={
+                        "uri": f"s3://{registry.settings.s3.bucket}/missing.onnx",
+                        "sha256": "0" * 64,
+                        "size_bytes": 3,
+                    },
+                    signature=_signature(),
+                ),
+            )
+        )
+    with pytest.raises(InvalidArgument):
+        await models.SearchModelVersions(
+            models_service_pb2.SearchModelVersionsRequest(filter="status = BOGUS")
+        )
+    assert await sdk_models.resolve_alias(registry.client, model_id, "champion") is None
+
+
+async def test_protected_champion_and_alias_history(registry: Registry) -> None:
+    model_id = await _model(registry)
+    v1 = await sdk_models.register_onnx(
+        registry.client, model_id, _onnx_bytes(), signature=_signature()
+    )
+    v2 = await sdk_models.register_onnx(
+        registry.client, model_id, _onnx_bytes(), signature=_signature()
+    )
+    champion = f"models/{model_id}/aliases/champion"
+    models = registry.client.models
+
+    with pytest.raises(FailedPrecondition) as refused:
+        await models.SetAlias(models_service_pb2.SetAliasRequest(name=champion, version=v1.name))
+    assert refused.value.reason == "PROTECTED_ALIAS"
+    with pytest.raises(InvalidArgument):  # an override needs a reason
+        await models.SetAlias(
+            models_service_pb2.SetAliasRequest(
+                name=champion, version=v1.name, override_protection=True
+            )
+        )
+    forced = await models.SetAlias(
+        models_service_pb2.SetAliasRequest(
+            name=champion, version=v1.name, override_protection=True, reason="hotfix"
+        ),
+        metadata=(("gyre-actor", "alice"),),
+    )
+    assert forced.alias.protected
+    assert forced.change.override_protection and forced.change.actor == "alice"
+    t_after_v1 = datetime.now(UTC)
+    await asyncio.sleep(0.05)
+
+    await _validate(registry, v2.name)
+    moved = await sdk_models.set_alias(
+        registry.client, model_id, "champion", 2, etag=forced.alias.etag, reason="better"
+    )
+    assert moved.change.from_version == v1.name and moved.change.to_version == v2.name
+    resolved = await sdk_models.resolve_alias(registry.client, model_id, "champion")
+    assert resolved is not None and resolved.name == v2.name and "champion" in resolved.aliases
+
+    # A stale etag is ABORTED.
+    with pytest.raises(Aborted):
+        await sdk_models.set_alias(
+            registry.client,
+            model_id,
+            "champion",
+            1,
+            etag=forced.alias.etag,
+            override_protection=True,
+            reason="stale",
+        )
+
+    history = await models.ListAliasHistory(
+        models_service_pb2.ListAliasHistoryRequest(parent=f"models/{model_id}")
+    )
+    assert [(c.from_version, c.to_version) for c in history.changes] == [
+        (v1.name, v2.name),
+        ("", v1.name),
+    ]
+    assert [c.sequence for c in history.changes] == [2, 1]
+    at = Timestamp()
+    at.FromDatetime(t_after_v1)
+    then = await models.GetAlias(models_service_pb2.GetAliasRequest(name=champion, at_time=at))
+    assert then.alias.version == v1.name
+    now = await models.GetAlias(models_service_pb2.GetAliasRequest(name=champion))
+    assert now.alias.version == v2.name
+    before = Timestamp()
+    before.FromDatetime(datetime(2000, 1, 1, tzinfo=UTC))
+    with pytest.raises(NotFound):
+        await models.GetAlias(models_service_pb2.GetAliasRequest(name=champion, at_time=before))
+
+
+async def test_concurrent_alias_moves_one_aborted(registry: Registry) -> None:
+    model_id = await _model(registry)
+    versions = [
+        await sdk_models.register_onnx(
+            registry.client, model_id, _onnx_bytes(), signature=_signature()
+        )
+        for _ in range(3)
+    ]
+    created = await sdk_models.set_alias(registry.client, model_id, "challenger", 1)
+    etag = created.alias.etag
+
+    async def move(version: Any) -> Any:
+        try:
+            return await sdk_models.set_alias(
+                registry.client, model_id, "challenger", version.name, etag=etag
+            )
+        except Aborted as exc:
+            return exc
+
+    results = await asyncio.gather(move(versions[1]), move(versions[2]))
+    aborted = [r for r in results if isinstance(r, Aborted)]
+    moved = [r for r in results if not isinstance(r, Aborted)]
+    assert len(aborted) == 1 and len(moved) == 1
+    current = await sdk_models.resolve_alias(registry.client, model_id, "challenger")
+    assert current is not None and current.name == moved[0].alias.version
+    history = await registry.client.models.ListAliasHistory(
+        models_service_pb2.ListAliasHistoryRequest(
+            parent=f"models/{model_id}", filter='alias = "challenger"'
+        )
+    )
+    assert len(history.changes) == 2
+
+
+async def test_archive_restore_delete_refused_while_aliased(registry: Registry) -> None:
+    model_id = await _model(registry)
+    v1 = await sdk_models.register_onnx(
+        registry.client, model_id, _onnx_bytes(), signature=_signature()
+    )
+    models = registry.client.models
+    await sdk_models.set_alias(registry.client, model_id, "staging", 1)
+    with pytest.raises(FailedPrecondition) as refused:
+        await models.DeleteModelVersion(models_service_pb2.DeleteModelVersionRequest(name=v1.name))
+    assert refused.value.reason == "MODEL_VERSION_HAS_ALIASES"
+    with pytest.raises(FailedPrecondition):
+        await models.ArchiveModelVersion(
+            models_service_pb2.ArchiveModelVersionRequest(name=v1.name)
+        )
+    await models.DeleteAlias(
+        models_service_pb2.DeleteAliasRequest(name=f"models/{model_id}/aliases/staging")
+    )
+    archived = await models.ArchiveModelVersion(
+        models_service_pb2.ArchiveModelVersionRequest(name=v1.name, reason="old")
+    )
+    assert archived.model_version.status == ARCHIVED
+    with pytest.raises(FailedPrecondition):  # no alias on an archived version
+        await sdk_models.set_alias(registry.client, model_id, "staging", 1)
+    restored = await models.RestoreModelVersion(
+        models_service_pb2.RestoreModelVersionRequest(name=v1.name)
+    )
+    assert restored.model_version.status == PENDING
+    with pytest.raises(Aborted):
+        await models.DeleteModelVersion(
+            models_service_pb2.DeleteModelVersionRequest(name=v1.name, etag="stale")
+        )
+    await models.DeleteModelVersion(models_service_pb2.DeleteModelVersionRequest(name=v1.name))
+    with pytest.raises(NotFound):
+        await models.GetModelVersion(models_service_pb2.GetModelVersionRequest(name=v1.name))
+    model = await models.GetRegisteredModel(
+        models_service_pb2.GetRegisteredModelRequest(name=f"models/{model_id}")
+    )
+    assert model.registered_model.version_count == 0
+    v2 = await sdk_models.register_onnx(
+        registry.client, model_id, _onnx_bytes(), signature=_signature()
+    )
+    assert v2.version == 2  # numbers are never reused
+
+
+async def test_search_filters_order_and_pages(registry: Registry) -> None:
+    model_id = await _model(registry, "search")
+    for i in range(7):
+        await sdk_models.register_onnx(
+            registry.client,
+            model_id,
+            _onnx_bytes(),
+            signature=_signature(),
+            metrics={"auc": 0.5 + i / 20},
+            labels={"parity": "even" if i % 2 == 0 else "odd"},
+            params={"depth": i},
+        )
+    models = registry.client.models
+    await models.UpdateModelVersion(
+        models_service_pb2.UpdateModelVersionRequest(
+            model_version=model_version_pb2.ModelVersion(
+                name=f"models/{model_id}/versions/7", description="best"
+            ),
+            update_mask=FieldMask(paths=["description"]),
+        )
+    )
+    seen: list[str] = []
+    token = ""
+    while True:
+        page = await models.SearchModelVersions(
+            models_service_pb2.SearchModelVersionsRequest(
+                registered_models=[f"models/{model_id}"],
+                filter='labels.parity = "even" AND metrics.auc >= 0.6',
+                order_by="metrics.auc desc",
+                page_size=1,
+                page_token=token,
+            )
+        )
+        seen += [v.name for v in page.model_versions]
+        token = page.next_page_token
+        if not token:
+            break
+    # even i in {2, 4, 6} have auc >= 0.6: versions 3, 5, 7, best first.
+    assert seen == [f"models/{model_id}/versions/{n}" for n in (7, 5, 3)]
+    listed = await models.ListModelVersions(
+        models_service_pb2.ListModelVersionsRequest(
+            parent=f"models/{model_id}", filter="params.depth > 4 OR version = 1"
+        )
+    )
+    assert [v.version for v in listed.model_versions] == [7, 6, 1]
+    with pytest.raises(InvalidArgument):  # a token of another query
+        await models.SearchModelVersions(
+            models_service_pb2.SearchModelVersionsRequest(
+                filter="version > 1", page_token=token or "eyJ2IjpbXSwicSI6IngifQ"
+            )
+        )
