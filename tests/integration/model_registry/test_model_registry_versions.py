@@ -361,7 +361,8 @@ async def test_protected_champion_and_alias_history(registry: Registry) -> None:
         metadata=(("gyre-actor", "alice"),),
     )
     assert forced.alias.protected
-    assert forced.change.override_protection and forced.change.actor == "alice"
+    assert forced.change.override_protection
+    assert forced.change.actor == "alice"
     t_after_v1 = datetime.now(UTC)
     await asyncio.sleep(0.05)
 
@@ -369,9 +370,12 @@ async def test_protected_champion_and_alias_history(registry: Registry) -> None:
     moved = await sdk_models.set_alias(
         registry.client, model_id, "champion", 2, etag=forced.alias.etag, reason="better"
     )
-    assert moved.change.from_version == v1.name and moved.change.to_version == v2.name
+    assert moved.change.from_version == v1.name
+    assert moved.change.to_version == v2.name
     resolved = await sdk_models.resolve_alias(registry.client, model_id, "champion")
-    assert resolved is not None and resolved.name == v2.name and "champion" in resolved.aliases
+    assert resolved is not None
+    assert resolved.name == v2.name
+    assert "champion" in resolved.aliases
 
     # A stale etag is ABORTED.
     with pytest.raises(Aborted):
@@ -427,9 +431,11 @@ async def test_concurrent_alias_moves_one_aborted(registry: Registry) -> None:
     results = await asyncio.gather(move(versions[1]), move(versions[2]))
     aborted = [r for r in results if isinstance(r, Aborted)]
     moved = [r for r in results if not isinstance(r, Aborted)]
-    assert len(aborted) == 1 and len(moved) == 1
+    assert len(aborted) == 1
+    assert len(moved) == 1
     current = await sdk_models.resolve_alias(registry.client, model_id, "challenger")
-    assert current is not None and current.name == moved[0].alias.version
+    assert current is not None
+    assert current.name == moved[0].alias.version
     history = await registry.client.models.ListAliasHistory(
         models_service_pb2.ListAliasHistoryRequest(
             parent=f"models/{model_id}", filter='alias = "challenger"'
