@@ -72,7 +72,8 @@ def test_numeric_binning_follows_the_histogram_contract() -> None:
 def test_numeric_histogram_builds_a_contract_reference() -> None:
     values = np.arange(1000, dtype=float)
     histogram = numeric_histogram(values, bins=10)
-    assert len(histogram.edges) == 11 and len(histogram.counts) == 10
+    assert len(histogram.edges) == 11
+    assert len(histogram.counts) == 10
     assert sum(histogram.counts) == 1000
     assert max(histogram.counts) - min(histogram.counts) <= 1
 
@@ -82,14 +83,17 @@ def test_categorical_counts_unknown_values_as_other() -> None:
     counter.add(["a", "a", "b", "z", None, 1])
     assert counter.counts.tolist() == [2, 1, 2]
     assert counter.nulls == 1
-    assert categorical_key(1.0) == "1" and categorical_key(True) == "true"
+    assert categorical_key(1.0) == "1"
+    assert categorical_key(True) == "true"
 
 
 def test_chi_square_detects_a_shift_and_not_noise() -> None:
     statistic, p_value = chi_square([500, 500, 0], [100, 100, 0])
-    assert statistic == pytest.approx(0.0) and p_value == pytest.approx(1.0)
+    assert statistic == pytest.approx(0.0)
+    assert p_value == pytest.approx(1.0)
     statistic, p_value = chi_square([500, 500, 0], [180, 20, 0])
-    assert statistic > 50 and p_value < 1e-6
+    assert statistic > 50
+    assert p_value < 1e-6
     assert chi_square([0, 0], [0, 0]) == (0.0, 1.0)
 
 
@@ -123,11 +127,13 @@ def dataset_version() -> dataset_pb2.DatasetVersion:
 def test_reference_from_dataset_version() -> None:
     reference = Reference.from_dataset_version(dataset_version())
     assert sorted(reference.features) == ["a", "b", "color"]
-    assert reference.target is not None and reference.target.name == "y"
+    assert reference.target is not None
+    assert reference.target.name == "y"
     assert reference.features["color"].null_rate == pytest.approx(0.1)
     assert reference.features["color"].counts.tolist() == [600, 300, 0]
     chosen = Reference.from_dataset_version(dataset_version(), features=["a", "zzz"])
-    assert list(chosen.features) == ["a"] and chosen.missing_features == ("zzz",)
+    assert list(chosen.features) == ["a"]
+    assert chosen.missing_features == ("zzz",)
 
 
 def columns(rows: list[dict[str, object]], predictions: list[object]) -> RecordColumns:
@@ -151,7 +157,8 @@ def test_window_reports_drift_missing_and_unreferenced_columns() -> None:
         row["extra"] = 1
         rows.append(row)
     lacking = window.add(columns(rows, ["UP"] * 400))
-    assert lacking == 100 and window.missing == {"color": 100}
+    assert lacking == 100
+    assert window.missing == {"color": 100}
     assert window.unreferenced == {"extra": 400}
     report = window.evaluate(
         psi_threshold=0.2,
@@ -160,14 +167,19 @@ def test_window_reports_drift_missing_and_unreferenced_columns() -> None:
         prediction_psi_threshold=0.2,
     )
     by_name = {f.feature: f for f in report.features}
-    assert not by_name["a"].drifted and by_name["a"].psi < 0.1
-    assert by_name["b"].drifted and by_name["b"].psi > 1
-    assert by_name["color"].drifted and by_name["color"].HasField("chi_square_p_value")
+    assert not by_name["a"].drifted
+    assert by_name["a"].psi < 0.1
+    assert by_name["b"].drifted
+    assert by_name["b"].psi > 1
+    assert by_name["color"].drifted
+    assert by_name["color"].HasField("chi_square_p_value")
     assert report.features[0].feature in {"b", "color"}  # sorted by PSI descending
     assert report.drifted_share == pytest.approx(2 / 3)
     assert report.prediction_drift.drifted  # all UP against 50/50
-    assert report.drifted and report.row_count == 400
+    assert report.drifted
+    assert report.row_count == 400
     assert report.missing_feature_counts["color"] == 100
     assert report.unreferenced_column_counts["extra"] == 400
-    assert list(by_name["b"].current.counts) and sum(by_name["b"].current.counts) == 400
+    assert list(by_name["b"].current.counts)
+    assert sum(by_name["b"].current.counts) == 400
     assert by_name["color"].current_null_rate == pytest.approx(0.25)

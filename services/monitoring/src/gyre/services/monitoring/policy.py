@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlparse
 
 from google.protobuf import field_mask_pb2
@@ -174,7 +174,7 @@ def apply_update(
     result.CopyFrom(current)
     for path in paths:
         field = result.DESCRIPTOR.fields_by_name[path]
-        if getattr(field, "label", None) == 3:  # LABEL_REPEATED
+        if _is_repeated(field):
             result.ClearField(path)
             getattr(result, path).extend(getattr(update, path))
         elif field.message_type is not None:
@@ -184,6 +184,13 @@ def apply_update(
         else:
             setattr(result, path, getattr(update, path))
     return result
+
+
+def _is_repeated(field: Any) -> bool:
+    flag = getattr(field, "is_repeated", None)
+    if flag is not None:
+        return bool(flag() if callable(flag) else flag)
+    return bool(field.label == 3)  # LABEL_REPEATED on older protobuf
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ from typing import Any, Final
 
 from google.protobuf import timestamp_pb2
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from gyre.monitoring.v1 import alert_pb2, monitoring_policy_pb2, report_pb2
@@ -80,25 +82,34 @@ async def upsert_deployment(
     champion_version: str = "",
     deleted: bool = False,
 ) -> None:
-    """Record that the monitor knows ``name`` (or that it was deleted)."""
+    """Record that the monitor knows ``name`` (or that it was deleted).
+
+    Safe against a concurrent insert of the same deployment (the event consumer and a
+    policy update): the row is created with ``ON CONFLICT DO NOTHING`` and then updated.
+    """
     now = utcnow()
-    row = await session.get(DeploymentRecord, name)
-    if row is None:
-        session.add(
-            DeploymentRecord(
-                name=name,
-                registered_model=registered_model,
-                champion_version=champion_version,
-                deleted=deleted,
-                create_time=now,
-                update_time=now,
-            )
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(DeploymentRecord)
+        .values(
+            name=name,
+            registered_model=registered_model,
+            champion_version=champion_version,
+            deleted=deleted,
+            create_time=now,
+            update_time=now,
         )
-        return
-    row.deleted = deleted
-    row.registered_model = registered_model or row.registered_model
-    row.champion_version = champion_version or row.champion_version
-    row.update_time = now
+        .on_conflict_do_nothing()
+    )
+    values: dict[str, Any] = {"deleted": deleted, "update_time": now}
+    if registered_model:
+        values["registered_model"] = registered_model
+    if champion_version:
+        values["champion_version"] = champion_version
+    await session.execute(
+        update(DeploymentRecord).where(DeploymentRecord.name == name).values(**values)
+    )
 
 
 async def load_deployments(session: AsyncSession) -> set[str]:
