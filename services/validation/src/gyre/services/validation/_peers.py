@@ -25,6 +25,7 @@ from gyre.data.v1 import data_service_pb2, dataset_pb2
 from gyre.models.v1 import model_version_pb2, models_service_pb2
 from gyre.runtime.errors import DataLoss, NotFound, Unavailable
 from gyre.sdk.client import GyreClient
+from gyre.sdk.models import read_artifact, resolve_alias
 
 __all__ = ["DOWNLOAD_TIMEOUT_S", "Peers", "RegistryPeers"]
 
@@ -110,17 +111,11 @@ class RegistryPeers:
         )
 
     def resolve_alias(self, model: str, alias: str) -> model_version_pb2.ModelVersion | None:
-        try:
-            return self.get_model_version(f"{model}/versions/{alias}")
-        except NotFound:
-            return None
+        return resolve_alias(self._client, model, alias)
 
     def download_artifact(self, version: model_version_pb2.ModelVersion) -> bytes:
-        response = self._client.models.GetModelVersionDownloadUrl(
-            models_service_pb2.GetModelVersionDownloadUrlRequest(name=version.name)
-        )
-        expected = response.sha256 or version.artifact.sha256
-        return self._download_bytes(response.url, expected, what=f"artifact of {version.name}")
+        # Presigned GET; size and sha256 checked against the registry's (DataLoss).
+        return read_artifact(self._client, version.name)
 
     # -------------------------------------------------------------- data registry
 
