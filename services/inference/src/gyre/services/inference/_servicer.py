@@ -18,7 +18,7 @@ __all__ = ["InferenceServicer"]
 
 def _actor(context: Any) -> str:
     for key, value in context.invocation_metadata() or ():
-        if key in ("x-gyre-actor", "x-user"):
+        if key == "gyre-actor":
             return str(value)
     return ""
 
