@@ -2,198 +2,45 @@
 manual registration through presigned uploads, sha256 checks on both ends, aliases
 with protection, etags and history, archive / restore / delete, search."""
 
+# The fixture imported from model_registry_support is a test parameter of the same name.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
-from support.gyre_services import running_service, service_settings
-from support.servers import NatsServer, PostgresServer, SeaweedS3
+from model_registry_support import (  # noqa: F401 - the fixture is used by name
+    ARCHIVED,
+    PENDING,
+    Registry,
+    new_model,
+    onnx_bytes,
+    registry,
+    signature,
+    validate,
+)
 
-from gyre.common.v1 import schema_pb2, value_pb2
-from gyre.events.v1 import event_pb2
-from gyre.models.v1 import model_version_pb2, models_service_pb2, registered_model_pb2
+from gyre.models.v1 import model_version_pb2, models_service_pb2
 from gyre.runtime.events import connect_nats, tail_events
 from gyre.runtime.objectstore import ObjectStore
-from gyre.runtime.settings import NatsSettings, ServiceSettings
-from gyre.sdk import (
-    Aborted,
-    AsyncGyreClient,
-    DataLoss,
-    FailedPrecondition,
-    GyreClient,
-    InvalidArgument,
-    NotFound,
-)
+from gyre.sdk import Aborted, DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from gyre.sdk import models as sdk_models
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
-
-VALIDATED = model_version_pb2.MODEL_VERSION_STATUS_VALIDATED
-PENDING = model_version_pb2.MODEL_VERSION_STATUS_PENDING_VALIDATION
-ARCHIVED = model_version_pb2.MODEL_VERSION_STATUS_ARCHIVED
-
-
-def _signature() -> schema_pb2.Signature:
-    signature = schema_pb2.Signature()
-    signature.inputs.add(name="nswprice", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
-    signature.outputs.add(name="label", data_type=value_pb2.DATA_TYPE_STRING, shape=[-1])
-    return signature
-
-
-def _onnx_bytes() -> bytes:
-    # Registration checks integrity, not ONNX validity: any unique bytes will do here.
-    return b"\x08\x07onnx-test-" + uuid.uuid4().bytes * 64
-
-
-@dataclass
-class Registry:
-    settings: ServiceSettings
-    target: str
-    client: AsyncGyreClient
-    store: ObjectStore
-    backend: str
-
-    def sync_client(self) -> GyreClient:
-        return GyreClient(addresses={"model_registry": self.target})
-
-
-@pytest_asyncio.fixture(
-    scope="module",
-    loop_scope="module",
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-async def registry(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    nats_server: NatsServer,
-    s3_server: SeaweedS3,
-) -> AsyncIterator[Registry]:
-    home = tmp_path_factory.mktemp(f"mr-{request.param}")
-    database_url = None
-    if request.param == "postgresql":
-        postgres: PostgresServer = request.getfixturevalue("postgres_server")
-        database_url = postgres.create_database(f"mr_versions_{uuid.uuid4().hex[:8]}")
-    token = uuid.uuid4().hex[:8]
-    settings = service_settings(
-        "model_registry",
-        home,
-        nats=nats_server,
-        s3=s3_server,
-        database_url=database_url,
-        bucket=f"mr-{token}",
-    )
-    settings = settings.model_copy(
-        update={
-            "nats": NatsSettings(
-                url=nats_server.url,
-                stream=f"MRV_{token}",
-                subject_prefix=f"mrv{token}.v1",
-                dead_letter_stream=f"MRV_DLQ_{token}",
-                dead_letter_prefix=f"mrv{token}.dlq",
-            )
-        }
-    )
-    async with (
-        running_service("model_registry", settings) as server,
-        AsyncGyreClient(addresses={"model_registry": server.target}) as client,
-    ):
-        store = ObjectStore.from_settings(settings.s3)
-        yield Registry(settings, server.target, client, store, request.param)
-
-
-async def _model(registry: Registry, prefix: str = "m") -> str:
-    model_id = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    await registry.client.models.CreateRegisteredModel(
-        models_service_pb2.CreateRegisteredModelRequest(
-            registered_model_id=model_id,
-            registered_model=registered_model_pb2.RegisteredModel(
-                description="test model", owner="risk-team", labels={"team": "risk"}
-            ),
-        )
-    )
-    return model_id
-
-
-async def _validate(registry: Registry, version: str) -> None:
-    """Mark a version VALIDATED the way the validation gate does: an event."""
-    from gyre.events.v1 import validation_events_pb2
-    from gyre.validation.v1 import validation_pb2
-
-    await publish_event(
-        registry.settings,
-        "validation.completed",
-        version,
-        validation_events_pb2.ValidationCompleted(
-            validation=f"validations/{uuid.uuid4().hex[:8]}",
-            model_version=version,
-            registered_model=version.rsplit("/versions/", 1)[0],
-            verdict=validation_pb2.VALIDATION_VERDICT_PASSED,
-            report_uri="s3://reports/r.md",
-        ),
-    )
-    await eventually(
-        lambda: registry.client.models.GetModelVersion(
-            models_service_pb2.GetModelVersionRequest(name=version)
-        ),
-        lambda r: r.model_version.status == VALIDATED,
-    )
-
-
-async def publish_event(
-    settings: ServiceSettings, type_: str, subject: str, payload: Any, *, event_id: str = ""
-) -> event_pb2.Event:
-    """Publish an envelope straight to JetStream, as another service's relay would."""
-    from gyre.runtime.events import build_event, event_subject
-
-    event = build_event(
-        event_pb2.Event,
-        type=type_,
-        source="test",
-        subject=subject,
-        payload=payload,
-        id=event_id or None,
-    )
-    nc = await connect_nats(settings.nats)
-    try:
-        js = nc.jetstream()
-        await js.publish(
-            event_subject(settings.nats, type_),
-            event.SerializeToString(),
-            headers={"Nats-Msg-Id": event.id},
-            stream=settings.nats.stream,
-        )
-    finally:
-        await nc.close()
-    return event  # type: ignore[return-value]
-
-
-async def eventually(call: Any, check: Any, *, timeout_s: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = await call()
-        if check(result):
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met in {timeout_s}s; last: {result}")
-        await asyncio.sleep(0.1)
 
 
 async def test_register_onnx_uploads_verifies_and_downloads(
     registry: Registry, tmp_path: Path
 ) -> None:
-    model_id = await _model(registry)
-    data = _onnx_bytes()
+    model_id = await new_model(registry)
+    data = onnx_bytes()
     nc = await connect_nats(registry.settings.nats)
     events = tail_events(
         nc,
@@ -207,7 +54,7 @@ async def test_register_onnx_uploads_verifies_and_downloads(
             registry.client,
             model_id,
             data,
-            signature=_signature(),
+            signature=signature(),
             dataset_version="datasets/elec2/versions/1",
             metrics={"accuracy": 0.91},
             labels={"stage": "dev"},
@@ -227,7 +74,7 @@ async def test_register_onnx_uploads_verifies_and_downloads(
         await nc.close()
 
     # The same bytes again: no upload needed, a second version with the same digest.
-    again = await sdk_models.register_onnx(registry.client, model_id, data, signature=_signature())
+    again = await sdk_models.register_onnx(registry.client, model_id, data, signature=signature())
     assert again.version == 2
 
     path = await sdk_models.download_artifact(registry.client, version.name, tmp_path)
@@ -237,10 +84,10 @@ async def test_register_onnx_uploads_verifies_and_downloads(
     def sync_roundtrip() -> tuple[Any, Path]:
         with registry.sync_client() as gyre:
             registered = sdk_models.register_onnx(
-                gyre, model_id, _onnx_bytes(), signature=_signature(), request_id="sync-1"
+                gyre, model_id, onnx_bytes(), signature=signature(), request_id="sync-1"
             )
             same = sdk_models.register_onnx(
-                gyre, model_id, _onnx_bytes(), signature=_signature(), request_id="sync-1"
+                gyre, model_id, onnx_bytes(), signature=signature(), request_id="sync-1"
             )
             assert same.name == registered.name  # idempotent on request_id
             return registered, sdk_models.download_artifact(
@@ -253,8 +100,8 @@ async def test_register_onnx_uploads_verifies_and_downloads(
 
 
 async def test_sha256_mismatch_is_refused_with_data_loss(registry: Registry) -> None:
-    model_id = await _model(registry)
-    data = _onnx_bytes()
+    model_id = await new_model(registry)
+    data = onnx_bytes()
     claimed = hashlib.sha256(b"other bytes").hexdigest()
     upload = await registry.client.models.CreateArtifactUploadUrl(
         models_service_pb2.CreateArtifactUploadUrlRequest(
@@ -267,7 +114,7 @@ async def test_sha256_mismatch_is_refused_with_data_loss(registry: Registry) -> 
     request = models_service_pb2.CreateModelVersionRequest(
         parent=f"models/{model_id}",
         model_version=model_version_pb2.ModelVersion(
-            artifact=upload.artifact, signature=_signature()
+            artifact=upload.artifact, signature=signature()
         ),
     )
     with pytest.raises(DataLoss) as refused:
@@ -280,7 +127,7 @@ async def test_sha256_mismatch_is_refused_with_data_loss(registry: Registry) -> 
     assert list(listed.model_versions) == []
 
     # The download side re-checks too: corrupt a registered artifact in place.
-    good = await sdk_models.register_onnx(registry.client, model_id, data, signature=_signature())
+    good = await sdk_models.register_onnx(registry.client, model_id, data, signature=signature())
     bucket, key = good.artifact.uri.removeprefix("s3://").split("/", 1)
     await ObjectStore.from_settings(registry.settings.s3, bucket=bucket).put_bytes(key, data[::-1])
     with pytest.raises(DataLoss):
@@ -288,7 +135,7 @@ async def test_sha256_mismatch_is_refused_with_data_loss(registry: Registry) -> 
 
 
 async def test_bad_inputs_get_clear_codes(registry: Registry) -> None:
-    model_id = await _model(registry)
+    model_id = await new_model(registry)
     models = registry.client.models
     with pytest.raises(InvalidArgument):
         await models.CreateRegisteredModel(
@@ -323,7 +170,7 @@ async def test_bad_inputs_get_clear_codes(registry: Registry) -> None:
                         "sha256": "0" * 64,
                         "size_bytes": 3,
                     },
-                    signature=_signature(),
+                    signature=signature(),
                 ),
             )
         )
@@ -335,12 +182,12 @@ async def test_bad_inputs_get_clear_codes(registry: Registry) -> None:
 
 
 async def test_protected_champion_and_alias_history(registry: Registry) -> None:
-    model_id = await _model(registry)
+    model_id = await new_model(registry)
     v1 = await sdk_models.register_onnx(
-        registry.client, model_id, _onnx_bytes(), signature=_signature()
+        registry.client, model_id, onnx_bytes(), signature=signature()
     )
     v2 = await sdk_models.register_onnx(
-        registry.client, model_id, _onnx_bytes(), signature=_signature()
+        registry.client, model_id, onnx_bytes(), signature=signature()
     )
     champion = f"models/{model_id}/aliases/champion"
     models = registry.client.models
@@ -366,7 +213,7 @@ async def test_protected_champion_and_alias_history(registry: Registry) -> None:
     t_after_v1 = datetime.now(UTC)
     await asyncio.sleep(0.05)
 
-    await _validate(registry, v2.name)
+    await validate(registry, v2.name)
     moved = await sdk_models.set_alias(
         registry.client, model_id, "champion", 2, etag=forced.alias.etag, reason="better"
     )
@@ -410,10 +257,10 @@ async def test_protected_champion_and_alias_history(registry: Registry) -> None:
 
 
 async def test_concurrent_alias_moves_one_aborted(registry: Registry) -> None:
-    model_id = await _model(registry)
+    model_id = await new_model(registry)
     versions = [
         await sdk_models.register_onnx(
-            registry.client, model_id, _onnx_bytes(), signature=_signature()
+            registry.client, model_id, onnx_bytes(), signature=signature()
         )
         for _ in range(3)
     ]
@@ -445,9 +292,9 @@ async def test_concurrent_alias_moves_one_aborted(registry: Registry) -> None:
 
 
 async def test_archive_restore_delete_refused_while_aliased(registry: Registry) -> None:
-    model_id = await _model(registry)
+    model_id = await new_model(registry)
     v1 = await sdk_models.register_onnx(
-        registry.client, model_id, _onnx_bytes(), signature=_signature()
+        registry.client, model_id, onnx_bytes(), signature=signature()
     )
     models = registry.client.models
     await sdk_models.set_alias(registry.client, model_id, "staging", 1)
@@ -483,19 +330,19 @@ async def test_archive_restore_delete_refused_while_aliased(registry: Registry) 
     )
     assert model.registered_model.version_count == 0
     v2 = await sdk_models.register_onnx(
-        registry.client, model_id, _onnx_bytes(), signature=_signature()
+        registry.client, model_id, onnx_bytes(), signature=signature()
     )
     assert v2.version == 2  # numbers are never reused
 
 
 async def test_search_filters_order_and_pages(registry: Registry) -> None:
-    model_id = await _model(registry, "search")
+    model_id = await new_model(registry, "search")
     for i in range(7):
         await sdk_models.register_onnx(
             registry.client,
             model_id,
-            _onnx_bytes(),
-            signature=_signature(),
+            onnx_bytes(),
+            signature=signature(),
             metrics={"auc": 0.5 + i / 20},
             labels={"parity": "even" if i % 2 == 0 else "odd"},
             params={"depth": i},
