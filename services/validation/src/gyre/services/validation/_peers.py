@@ -10,7 +10,6 @@ in-memory implementation.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final, Protocol
@@ -18,12 +17,12 @@ from typing import Final, Protocol
 import httpx
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 from numpy.typing import NDArray
 
 from gyre.data.v1 import data_service_pb2, dataset_pb2
 from gyre.models.v1 import model_version_pb2, models_service_pb2
 from gyre.runtime.errors import DataLoss, NotFound, Unavailable
+from gyre.sdk import data as data_sdk
 from gyre.sdk.client import GyreClient
 from gyre.sdk.models import read_artifact, resolve_alias
 
@@ -145,27 +144,15 @@ class RegistryPeers:
         with_row_keys: bool,
         batch_rows: int,
     ) -> Iterator[pa.RecordBatch]:
-        response = self._get_split(dataset_version, split)
-        wanted = list(dict.fromkeys(columns))
-        if with_row_keys:
-            wanted.append(_row_key_column())
-        with tempfile.TemporaryDirectory(prefix="gyre-validation-", dir=self._workdir) as tmp:
-            for index, row_file in enumerate(response.row_files):
-                path = Path(tmp) / f"part-{index}.parquet"
-                self._download_file(
-                    row_file.url, row_file.sha256, path, what=f"{dataset_version} split rows"
-                )
-                parquet = pq.ParquetFile(path)
-                present = set(parquet.schema_arrow.names)
-                missing = [c for c in wanted if c not in present]
-                if missing:
-                    raise NotFound(
-                        f"the split rows of {dataset_version} have no column(s) "
-                        f"{', '.join(missing)}",
-                        reason="COLUMN_NOT_FOUND",
-                    )
-                yield from parquet.iter_batches(batch_size=batch_rows, columns=wanted)
-                path.unlink()
+        # The split's Parquet row files, one at a time on local disk, sha256-checked.
+        return data_sdk.iter_batches(
+            self._client,
+            dataset_version,
+            split=split,
+            columns=list(dict.fromkeys(columns)),
+            batch_rows=batch_rows,
+            with_row_keys=with_row_keys,
+        )
 
     def split_keys(self, dataset_version: str, split: int) -> NDArray[np.uint64]:
         response = self._get_split(dataset_version, split)
@@ -220,9 +207,3 @@ def _verify(actual: str, expected: str, what: str) -> None:
             f"the {what} does not match its sha256 (expected {expected}, got {actual})",
             reason="DIGEST_MISMATCH",
         )
-
-
-def _row_key_column() -> str:
-    from gyre.services.validation._evaluation import ROW_KEY_COLUMN
-
-    return ROW_KEY_COLUMN
