@@ -386,3 +386,55 @@ async def test_search_filters_order_and_pages(registry: Registry) -> None:
                 filter="version > 1", page_token=token or "eyJ2IjpbXSwicSI6IngifQ"
             )
         )
+
+
+async def test_cli_commands(registry: Registry, tmp_path: Path) -> None:
+    import json
+
+    import typer
+    from typer.testing import CliRunner
+
+    from gyre.cli.models import register
+
+    model_id = await new_model(registry, "cli")
+    v1 = await sdk_models.register_onnx(
+        registry.client, model_id, onnx_bytes(), signature=signature(), metrics={"auc": 0.7}
+    )
+    app = typer.Typer()
+    register(app)
+    card = tmp_path / "card.md"
+    card.write_text("# Intended use\nTesting.\n")
+    env = {"GYRE_MODEL_REGISTRY_ADDRESS": registry.target, "GYRE_ACTOR": "cli-user"}
+
+    def invoke(*args: str) -> str:
+        result = CliRunner().invoke(app, ["models", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def run_all() -> dict[str, str]:
+        return {
+            "ls": invoke("ls"),
+            "show": invoke("show", model_id, "--json"),
+            "show_version": invoke("show", f"{model_id}/1"),
+            "versions": invoke("versions", model_id, "--filter", "metrics.auc > 0.5"),
+            "alias": invoke("alias", "set", model_id, "staging", "1", "--reason", "try"),
+            "history": invoke("alias", "history", model_id),
+            "lineage": invoke("lineage", f"{model_id}/1"),
+            "card": invoke("card", model_id, "--set", str(card)),
+            "missing": CliRunner().invoke(app, ["models", "show", f"{model_id}/9"], env=env).output,
+        }
+
+    out = await asyncio.to_thread(run_all)
+    assert f"models/{model_id}" in out["ls"]
+    # The in-process server's access log shares stdout: decode the first JSON object.
+    shown, _ = json.JSONDecoder().raw_decode(out["show"][out["show"].index("{\n") :])
+    assert shown["name"] == f"models/{model_id}"
+    assert "PENDING_VALIDATION" in out["show_version"]
+    assert any(
+        line.split()[:2] == ["1", "PENDING_VALIDATION"] for line in out["versions"].splitlines()
+    )
+    assert f"{v1.name}" in out["alias"]
+    assert "cli-user" in out["history"]
+    assert v1.name in out["lineage"]
+    assert "Intended use" in out["card"]
+    assert "NotFound" in out["missing"]
