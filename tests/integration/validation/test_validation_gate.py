@@ -8,8 +8,10 @@ registered in the real model registry, validated automatically on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import uuid
+from typing import Any
 
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -30,11 +32,15 @@ from validation_support import (  # noqa: F401 - the fixture is used by name
 )
 
 from gyre.common.v1 import split_pb2, value_pb2
+from gyre.events.v1.event_pb2 import Event
+from gyre.events.v1.models_events_pb2 import ModelsVersionRegistered
 from gyre.models.v1 import model_version_pb2
+from gyre.runtime.events import build_event, connect_nats, event_subject, tail_events
 from gyre.runtime.objectstore import ObjectStore
 from gyre.sdk import Aborted, FailedPrecondition, InvalidArgument, NotFound
 from gyre.sdk import models as models_sdk
 from gyre.sdk import validation as validation_sdk
+from gyre.services.validation._gate import CONSUMER_NAME
 from gyre.validation.v1 import validation_pb2, validation_policy_pb2, validation_service_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -388,3 +394,79 @@ async def test_listing_filters_and_pages(gate_stack: Stack) -> None:
         gate_stack.client, filter=f'registered_model = "models/{model_id}" AND verdict = FAILED'
     )
     assert list(failed.validations) == []
+
+
+async def _drained(nc: Any, stream: str, consumer: str) -> None:
+    js = nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        info = await js.consumer_info(stream, consumer)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        assert asyncio.get_running_loop().time() < deadline, info
+        await asyncio.sleep(0.2)
+
+
+async def test_redelivered_registration_is_validated_once(gate_stack: Stack) -> None:
+    settings = gate_stack.settings["validation"]
+    nc = await connect_nats(settings.nats)
+    completed: list[Any] = []
+    events = tail_events(
+        nc, settings.nats, subject=event_subject(settings.nats, "validation.completed")
+    )
+
+    async def collect() -> None:
+        async for event in events:
+            completed.append(event)
+
+    collector = asyncio.ensure_future(collect())
+    try:
+        await asyncio.sleep(0.3)
+        model_id = new_model_id("once")
+        version = await gate_stack.register(model_id, gate_stack.model("strong", strong))
+        first = await gate_stack.validation_of(version.name)
+        registered_event_id = first.cause
+
+        # The same event delivered again (twice: two stream messages with one event id),
+        # and a second event about the same version under a new id.
+        js = nc.jetstream()
+        subject = event_subject(settings.nats, "models.version.registered")
+        for event_id in (registered_event_id, registered_event_id, str(uuid.uuid4())):
+            envelope = build_event(
+                Event,
+                type="models.version.registered",
+                source="model-registry",
+                subject=version.name,
+                payload=ModelsVersionRegistered(model_version=version),
+                id=event_id,
+            )
+            await js.publish(subject, envelope.SerializeToString(), stream=settings.nats.stream)
+        await _drained(nc, settings.nats.stream, CONSUMER_NAME)
+        page = await validation_sdk.list_validations(
+            gate_stack.client, filter=f'model_version = "{version.name}"'
+        )
+        assert [v.name for v in page.validations] == [first.name]
+
+        # Exactly one validation.completed for it, with the verdict and the report link.
+        deadline = asyncio.get_running_loop().time() + 30
+        while not any(e.subject == first.name for e in completed):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        mine = [e for e in completed if e.validation_completed.model_version == version.name]
+        assert len(mine) == 1
+        payload = mine[0].validation_completed
+        assert payload.validation == first.name
+        assert payload.registered_model == f"models/{model_id}"
+        assert payload.verdict == PASSED
+        assert list(payload.failed_checks) == []
+        assert payload.dataset_version == gate_stack.dataset_version.name
+        assert payload.report_uri == first.report.uri
+        assert {m.name for m in payload.candidate_metrics} >= {"accuracy", "roc_auc"}
+        assert mine[0].causation_id == registered_event_id
+    finally:
+        collector.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector
+        await events.aclose()
+        await nc.close()
