@@ -86,7 +86,7 @@ def registry(
         nats=nats_server,
         s3=s3_server,
         database_url=_database(request.param, request, home),
-        bucket="gyre-data-registry-tests",
+        bucket=f"gyre-data-registry-{request.param}",
     )
     service = ServiceThread(settings)
     service.start()

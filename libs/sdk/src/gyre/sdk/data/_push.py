@@ -14,7 +14,7 @@ from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2, manifest_pb2
 from gyre.sdk.data import _http
 from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, read_chunk
-from gyre.sdk.errors import InvalidArgument, NotFound
+from gyre.sdk.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 
 __all__ = ["DEFAULT_SPLIT", "PushStats", "push"]
 
@@ -223,7 +223,22 @@ def push(
     if spec is not None:
         request.split_spec.CopyFrom(spec)
     # Profiling a large version takes a while; never time out on our side.
-    response = client.data.CommitDatasetVersion(request, timeout=None)
+    try:
+        response = client.data.CommitDatasetVersion(request, timeout=None)
+    except (DataLoss, FailedPrecondition) as err:
+        if err.reason not in ("CHUNK_CORRUPT", "CHUNKS_MISSING"):
+            raise
+        # Stored chunks went missing or bad since FindMissingChunks: upload them (all of
+        # them when the error names too many to list) and commit once more.
+        named = {
+            value.split(":", 1)[0]
+            for key, value in err.metadata.items()
+            if key.startswith("chunk_")
+        }
+        count = int(err.metadata.get("problem_count", "0") or 0)
+        again = [d for d in descriptors if count > len(named) or d.sha256 in named]
+        _upload(client, name, again, where, parallel=parallel, progress=progress, stats=stats)
+        response = client.data.CommitDatasetVersion(request, timeout=None)
     version: dataset_pb2.DatasetVersion = response.dataset_version
     return version
 

@@ -531,6 +531,15 @@ class _Pass:
                     reason="INVALID_COLUMN_NAME",
                     metadata={"path": path},
                 )
+            key_column = self.key_column()
+            if key_column and key_column not in names:
+                raise InvalidArgument(
+                    f"split key column {key_column!r} is not in the data",
+                    reason="UNKNOWN_COLUMN",
+                    field_violations=[
+                        FieldViolation("split_spec.key_column", f"{key_column!r} is not a column")
+                    ],
+                )
             self.schema = schema
             for f in schema:
                 logical = _logical_type(f.type)
