@@ -18,7 +18,6 @@ from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn import metrics as skm  # type: ignore[import-untyped,unused-ignore]
 
 from gyre.validation.v1 import validation_policy_pb2 as policy_pb2
 
@@ -33,6 +32,15 @@ __all__ = [
     "regression_metrics",
     "residual_summary",
 ]
+
+
+def _skm() -> Any:
+    """scikit-learn's metrics module, imported on first use (it takes seconds to import,
+    and the service's startup and policy checks do not need it)."""
+    from sklearn import metrics  # type: ignore[import-untyped,unused-ignore]
+
+    return metrics
+
 
 GE: Final = policy_pb2.COMPARATOR_GE
 LE: Final = policy_pb2.COMPARATOR_LE
@@ -135,6 +143,7 @@ def _classification_metrics(
         classes: class labels in the probability columns' order.
         names: metrics to compute (default: every classification metric).
     """
+    skm = _skm()
     wanted = list(names) if names is not None else list(CLASSIFICATION_METRICS)
     out: dict[str, MetricValue] = {}
     n = len(y_true)
@@ -216,6 +225,7 @@ def regression_metrics(
     names: Sequence[str] | None = None,
 ) -> dict[str, MetricValue]:
     """Regression metrics of one model on one set of rows (``[n]`` float arrays)."""
+    skm = _skm()
     wanted = list(names) if names is not None else list(REGRESSION_METRICS)
     out: dict[str, MetricValue] = {}
     if len(y_true) == 0:
@@ -245,6 +255,7 @@ def confusion_matrix(
 ) -> tuple[list[str], list[list[int]]]:
     """Labels (the model's classes, then any other label seen) and counts
     ``[true][predicted]``."""
+    skm = _skm()
     labels = list(classes)
     seen = set(labels)
     extra = sorted({str(v) for v in np.unique(y_true)} | {str(v) for v in np.unique(y_pred)})

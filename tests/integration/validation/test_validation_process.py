@@ -1,0 +1,59 @@
+"""``gyre-validation`` as ``gyre up`` runs it: a process that migrates, serves health
+and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.servers import NatsServer, SeaweedS3, free_port, wait_for
+
+from gyre.services.validation import STACK_SERVICE
+
+pytestmark = pytest.mark.integration
+
+
+def test_service_process_serves_health_and_stops_on_sigterm(
+    tmp_path: Path, nats_server: NatsServer, s3_server: SeaweedS3
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GYRE_HOME": str(tmp_path),
+        "GYRE_NATS__URL": nats_server.url,
+        "GYRE_NATS__STREAM": "PROC_TEST",
+        "GYRE_NATS__SUBJECT_PREFIX": "proctest.v1",
+        "GYRE_NATS__DEAD_LETTER_STREAM": "PROC_TEST_DLQ",
+        "GYRE_NATS__DEAD_LETTER_PREFIX": "proctest.dlq",
+        "GYRE_S3__ENDPOINT": s3_server.endpoint,
+        "GYRE_S3__ACCESS_KEY": s3_server.access_key,
+        "GYRE_S3__SECRET_KEY": s3_server.secret_key,
+        "GYRE_S3__BUCKET": "proc-test",
+        "GYRE_SERVER__PORT": str(port),
+        "GYRE_GATE__WORKERS": "2",
+    }
+    assert STACK_SERVICE.command[0] == sys.executable
+    process = subprocess.Popen(list(STACK_SERVICE.command), env=env, stderr=subprocess.PIPE)
+    try:
+
+        def serving() -> bool:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                response = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=STACK_SERVICE.health_service), timeout=1
+                )
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_for(serving, what="gyre-validation")
+        assert (tmp_path / "validation.db").exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
