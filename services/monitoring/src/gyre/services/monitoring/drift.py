@@ -349,7 +349,12 @@ class FeatureCounter:
     def add(self, cells: Sequence[Cell]) -> None:
         """Count a column slice."""
         if self.reference.kind == NUMERIC:
-            self.add_numbers(np.fromiter((to_number(c) for c in cells), np.float64, len(cells)))
+            try:
+                # Fast path: numbers and None (-> NaN) convert in C.
+                values = np.asarray(cells, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.fromiter((to_number(c) for c in cells), np.float64, len(cells))
+            self.add_numbers(values)
         else:
             self.add_labels([categorical_key(c) for c in cells])
 
@@ -479,15 +484,14 @@ class DriftWindow:
                 counter.nulls += n
                 lacking[:] = True
                 continue
-            absent = np.fromiter((c is ABSENT for c in cells), bool, n)
-            n_absent = int(absent.sum())
-            if n_absent:
-                self.missing[name] = self.missing.get(name, 0) + n_absent
+            if ABSENT in cells:
+                absent = np.fromiter((c is ABSENT for c in cells), bool, n)
+                self.missing[name] = self.missing.get(name, 0) + int(absent.sum())
                 lacking |= absent
             counter.add(cells)
         for name, cells in columns.features.items():
             if name not in self.reference.columns:
-                present = sum(1 for c in cells if c is not ABSENT)
+                present = n - sum(1 for c in cells if c is ABSENT) if ABSENT in cells else n
                 if present:
                     self.unreferenced[name] = self.unreferenced.get(name, 0) + present
         if self.prediction is not None:

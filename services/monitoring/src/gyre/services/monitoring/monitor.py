@@ -184,8 +184,8 @@ class Monitor:
         self._db = db
         self._outbox = outbox
         self.resolver = resolver
-        self.join = join_buffer or JoinBuffer()
-        self._webhook = webhook or WebhookSender()
+        self.join = join_buffer if join_buffer is not None else JoinBuffer()
+        self._webhook = webhook if webhook is not None else WebhookSender()
         self._clock = clock
         self._tick_s = tick_s
         self.metrics = metrics or monitor_metrics()
