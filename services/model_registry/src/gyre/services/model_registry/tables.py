@@ -86,7 +86,8 @@ class VersionRow(Base):
         UniqueConstraint("model_pk", "request_id"),
         Index("ix_mr_versions_create", "create_time", "id"),
         Index("ix_mr_versions_status_create", "status", "create_time", "id"),
-        Index("ix_mr_versions_model_status_version", "model_pk", "status", "version"),
+        Index("ix_mr_versions_model_version", "model_id", "version"),
+        Index("ix_mr_versions_model_status_version", "model_id", "status", "version"),
         Index("ix_mr_versions_source_run", "source_run"),
         Index("ix_mr_versions_dataset_version", "dataset_version"),
     )
