@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.gyre_services import running_service, service_settings
+from support.gyre_services import service_settings
 from support.servers import NatsServer, PostgresServer, SeaweedS3
 
 from gyre.runtime.settings import ServiceSettings
 from gyre.sdk import GyreClient
+from gyre.services.data_registry.app import running
 
 
 class ServiceThread:
     """The data registry, run by ``app.running`` in an event loop of its own thread."""
 
-    def __init__(self, settings: ServiceSettings) -> None:
+    def __init__(self, settings: ServiceSettings, **options: Any) -> None:
         self.settings = settings
+        self.options = options
         self.target = ""
         self._started = threading.Event()
         self._error: BaseException | None = None
@@ -40,7 +42,7 @@ class ServiceThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        async with running_service("data_registry", self.settings) as server:
+        async with running(self.settings, **self.options) as server:
             self.target = server.target
             self._started.set()
             await self._stop.wait()
@@ -111,3 +113,25 @@ def unique_dataset(prefix: str = "ds") -> str:
 def rpc_error_metadata(err: Any) -> dict[str, str]:
     """ErrorInfo metadata of a Gyre error."""
     return dict(getattr(err, "metadata", {}) or {})
+
+
+@pytest.fixture(scope="module")
+def small_sync_registry(
+    tmp_path_factory: pytest.TempPathFactory, nats_server: NatsServer, s3_server: SeaweedS3
+) -> Iterator[ServiceThread]:
+    """A registry (SQLite) that profiles every version above 64 KiB in the background."""
+    home = tmp_path_factory.mktemp("data-registry-async")
+    settings = service_settings(
+        "data_registry",
+        home,
+        nats=nats_server,
+        s3=s3_server,
+        database_url=f"sqlite+aiosqlite:///{home / 'data-registry.db'}",
+        bucket="gyre-data-registry-async",
+    )
+    service = ServiceThread(settings, sync_profile_max_bytes=64 * 1024)
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2
 from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, iter_chunks
-from gyre.sdk.data._push import DEFAULT_SPLIT, PushStats, push, split_spec
+from gyre.sdk.data._push import DEFAULT_SPLIT, PushStats, push, split_spec, wait_until_profiled
 from gyre.sdk.data._read import SPLITS, iter_batches, pull, read_pandas, read_table
 from gyre.sdk.data._rowkeys import ROW_KEY_COLUMN, assign_splits, key_digest, row_key_hashes
 
@@ -57,6 +57,7 @@ __all__ = [
     "read_table_async",
     "row_key_hashes",
     "split_spec",
+    "wait_until_profiled",
 ]
 
 T = TypeVar("T")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +15,15 @@ from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2, manifest_pb2
 from gyre.sdk.data import _http
 from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, read_chunk
-from gyre.sdk.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
+from gyre.sdk.errors import (
+    DataLoss,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
 
-__all__ = ["DEFAULT_SPLIT", "PushStats", "push"]
+__all__ = ["DEFAULT_SPLIT", "PushStats", "push", "wait_until_profiled"]
 
 DEFAULT_SPLIT: Final = (0.7, 0.15, 0.15)
 # Parallel uploads (memory: one chunk of at most 4 MiB each).
@@ -129,6 +136,8 @@ def push(
     request_id: str | None = None,
     stats: PushStats | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    wait: bool = True,
+    wait_timeout_s: float | None = None,
 ) -> dataset_pb2.DatasetVersion:
     """Push a file (or every file under a directory) as a new version of ``dataset``.
 
@@ -154,6 +163,11 @@ def push(
         progress: Show tqdm progress bars (hashing, upload).
         request_id: Idempotency key (default: a new UUID).
         stats: Filled with the bytes hashed and uploaded.
+        wait: Large versions (above the registry's synchronous limit, 64 MiB by
+            default) are committed in state PROFILING and profiled in the background;
+            wait until they are READY (or raise if profiling FAILED). Small versions
+            are READY when the commit returns.
+        wait_timeout_s: Give up waiting after this many seconds (``None``: never).
 
     Returns:
         The committed (or already existing) ``gyre.data.v1.DatasetVersion``.
@@ -240,6 +254,39 @@ def push(
         _upload(client, name, again, where, parallel=parallel, progress=progress, stats=stats)
         response = client.data.CommitDatasetVersion(request, timeout=None)
     version: dataset_pb2.DatasetVersion = response.dataset_version
+    if wait:
+        version = wait_until_profiled(client, version, timeout_s=wait_timeout_s)
+    return version
+
+
+def wait_until_profiled(
+    client: Any,
+    version: dataset_pb2.DatasetVersion,
+    *,
+    timeout_s: float | None = None,
+    poll_s: float = 0.25,
+) -> dataset_pb2.DatasetVersion:
+    """Poll a PROFILING version until it is READY; raise if it FAILED.
+
+    Raises:
+        FailedPrecondition: Profiling failed (the message says why, e.g. a malformed
+            row and its line).
+        DeadlineExceeded: Still profiling after ``timeout_s``.
+    """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while version.state == dataset_pb2.DATASET_VERSION_STATE_PROFILING:
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlineExceeded(f"{version.name} is still being profiled")
+        time.sleep(poll_s)
+        version = client.data.GetDatasetVersion(
+            ds.GetDatasetVersionRequest(name=version.name)
+        ).dataset_version
+    if version.state == dataset_pb2.DATASET_VERSION_STATE_FAILED:
+        raise FailedPrecondition(
+            f"{version.name} could not be profiled: {version.state_message}",
+            reason="VERSION_PROFILING_FAILED",
+            metadata={"name": version.name},
+        )
     return version
 
 

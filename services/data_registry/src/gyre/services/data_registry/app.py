@@ -17,7 +17,7 @@ from gyre.runtime.objectstore import ObjectStore
 from gyre.runtime.server import GyreServer, ServiceRegistration, serve, start_server
 from gyre.runtime.settings import ServiceSettings
 from gyre.services.data_registry.migrations_chain import DATA_REGISTRY_MIGRATIONS
-from gyre.services.data_registry.registry import DataRegistry
+from gyre.services.data_registry.registry import SYNC_PROFILE_MAX_BYTES, DataRegistry
 from gyre.services.data_registry.servicer import DataRegistryServicer
 
 __all__ = ["GRPC_SERVICE", "SERVICE_NAME", "components", "run_forever", "running"]
@@ -33,7 +33,9 @@ _OPTIONS: Final = (
 
 
 @contextlib.asynccontextmanager
-async def components(settings: ServiceSettings) -> AsyncIterator[ServiceRegistration]:
+async def components(
+    settings: ServiceSettings, *, sync_profile_max_bytes: int | None = None
+) -> AsyncIterator[ServiceRegistration]:
     """Migrate, connect and start the relay; yield the gRPC registration; clean up."""
     url = settings.database_url()
     await migrate(url, chains=[RUNTIME_MIGRATIONS, DATA_REGISTRY_MIGRATIONS])
@@ -47,12 +49,25 @@ async def components(settings: ServiceSettings) -> AsyncIterator[ServiceRegistra
             relay = OutboxRelay(db, nc, settings.nats, outbox=outbox)
             relay.start()
             try:
-                registry = DataRegistry(db, store, outbox)
-                yield ServiceRegistration(
-                    data_service_pb2_grpc.add_DataRegistryServiceServicer_to_server,
-                    DataRegistryServicer(registry),
-                    GRPC_SERVICE,
+                registry = DataRegistry(
+                    db,
+                    store,
+                    outbox,
+                    sync_profile_max_bytes=(
+                        SYNC_PROFILE_MAX_BYTES
+                        if sync_profile_max_bytes is None
+                        else sync_profile_max_bytes
+                    ),
                 )
+                await registry.resume()
+                try:
+                    yield ServiceRegistration(
+                        data_service_pb2_grpc.add_DataRegistryServiceServicer_to_server,
+                        DataRegistryServicer(registry),
+                        GRPC_SERVICE,
+                    )
+                finally:
+                    await registry.close()
             finally:
                 await relay.stop()
         finally:
@@ -62,9 +77,15 @@ async def components(settings: ServiceSettings) -> AsyncIterator[ServiceRegistra
 
 
 @contextlib.asynccontextmanager
-async def running(settings: ServiceSettings) -> AsyncIterator[GyreServer]:
-    """Run the whole data registry in this event loop; yield its started server."""
-    async with components(settings) as registration:
+async def running(
+    settings: ServiceSettings, *, sync_profile_max_bytes: int | None = None
+) -> AsyncIterator[GyreServer]:
+    """Run the whole data registry in this event loop; yield its started server.
+
+    ``sync_profile_max_bytes`` overrides the size above which versions are profiled in
+    the background (tests).
+    """
+    async with components(settings, sync_profile_max_bytes=sync_profile_max_bytes) as registration:
         server = await start_server(settings, services=[registration], options=_OPTIONS)
         try:
             yield server

@@ -304,6 +304,9 @@ class _NumericAcc:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     edges: list[float] = field(default_factory=list)
     bins: np.ndarray[Any, Any] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    _pending: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    _pending_priority: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    _pending_size: int = 0
 
     def update(self, values: np.ndarray[Any, Any]) -> None:
         finite = values[np.isfinite(values)]
@@ -320,16 +323,25 @@ class _NumericAcc:
         self.mean += delta * n / total
         self.m2 += batch_m2 + delta * delta * self.count * n / total
         self.count = total
-        # Reservoir by random priorities: keep the values with the smallest priorities.
-        priority = self.rng.random(n)
-        sample = np.concatenate([self.sample, finite])
-        priorities = np.concatenate([self.priority, priority])
+        # Reservoir by random priorities: keep the values with the smallest priorities
+        # (partitioned lazily, once the buffer holds several reservoirs' worth).
+        self._pending.append(finite)
+        self._pending_priority.append(self.rng.random(n))
+        self._pending_size += n
+        if self._pending_size > 4 * RESERVOIR_SIZE:
+            self._compact()
+
+    def _compact(self) -> None:
+        sample = np.concatenate([self.sample, *self._pending])
+        priorities = np.concatenate([self.priority, *self._pending_priority])
+        self._pending, self._pending_priority, self._pending_size = [], [], 0
         if sample.size > RESERVOIR_SIZE:
             keep = np.argpartition(priorities, RESERVOIR_SIZE)[:RESERVOIR_SIZE]
             sample, priorities = sample[keep], priorities[keep]
         self.sample, self.priority = sample, priorities
 
     def finish_edges(self) -> None:
+        self._compact()
         if self.count == 0:
             self.edges = []
             return
@@ -612,7 +624,7 @@ class _Pass:
     def _writer(self, split: int, schema: pa.Schema) -> pq.ParquetWriter:
         writer = self.writers.get(split)
         if writer is None:
-            writer = pq.ParquetWriter(self.rows_path(split), schema, compression="zstd")
+            writer = pq.ParquetWriter(self.rows_path(split), schema, compression="snappy")
             self.writers[split] = writer
         return writer
 

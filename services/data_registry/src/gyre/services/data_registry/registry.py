@@ -14,6 +14,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -34,7 +35,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gyre.common.v1 import profile_pb2
+from gyre.common.v1 import profile_pb2, schema_pb2
 from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2, manifest_pb2
 from gyre.events.v1 import data_events_pb2
@@ -59,7 +60,9 @@ from gyre.services.data_registry.names import (
 )
 from gyre.services.data_registry.tables import ChunkRecord, DatasetRecord, VersionRecord
 
-__all__ = ["DataRegistry", "manifest_digest"]
+__all__ = ["SYNC_PROFILE_MAX_BYTES", "DataRegistry", "manifest_digest"]
+
+_log = logging.getLogger(__name__)
 
 EVENT_TYPE: Final = "data.version.committed"
 MAX_FIND_CHUNKS: Final = 10_000
@@ -68,6 +71,9 @@ MAX_MANIFEST_CHUNKS: Final = 2_000_000
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
 URL_EXPIRY: Final = timedelta(hours=1)
+# Versions larger than this are committed in state PROFILING and profiled in the
+# background (chunk presence is still checked before the commit).
+SYNC_PROFILE_MAX_BYTES: Final = 64 * 1024 * 1024
 # Commits verified and profiled at once (each holds a few chunks and one batch).
 MAX_CONCURRENT_ANALYSES: Final = 2
 _SHA256_HEX: Final = re.compile(r"^[0-9a-f]{64}$")
@@ -330,13 +336,164 @@ class DataRegistry:
     """The data registry's operations over its database, object store and outbox."""
 
     def __init__(
-        self, db: Database, store: ObjectStore, outbox: Outbox, *, workdir: Path | None = None
+        self,
+        db: Database,
+        store: ObjectStore,
+        outbox: Outbox,
+        *,
+        workdir: Path | None = None,
+        sync_profile_max_bytes: int = SYNC_PROFILE_MAX_BYTES,
     ) -> None:
         self.db = db
         self.store = store
         self.outbox = outbox
         self.workdir = workdir
+        self.sync_profile_max_bytes = sync_profile_max_bytes
         self._analyses = asyncio.Semaphore(MAX_CONCURRENT_ANALYSES)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------ background profiling
+
+    async def resume(self) -> None:
+        """Profile again every version a previous process left in PROFILING."""
+        async with self.db.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(VersionRecord.body).where(
+                        VersionRecord.state == dataset_pb2.DATASET_VERSION_STATE_PROFILING
+                    )
+                )
+            ).scalars()
+            names = [dataset_pb2.DatasetVersion.FromString(body).name for body in rows]
+        for name in names:
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._profile(name), name=f"profile {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        """Cancel background profiling (PROFILING versions resume at the next start)."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def wait_idle(self) -> None:
+        """Wait until no background profiling runs (tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def _commit_then_profile(
+        self,
+        request: ds.CommitDatasetVersionRequest,
+        dataset_id: str,
+        files: Sequence[manifest_pb2.ManifestFile],
+        digest: str,
+        spec: dataset_pb2.SplitSpec,
+        target: str,
+        parents: Sequence[str],
+    ) -> tuple[dataset_pb2.DatasetVersion, bool]:
+        """Large versions: check chunk presence, commit in PROFILING, profile in the
+        background (the event is emitted once READY or FAILED)."""
+        known = await self._known_chunks(files)
+        await asyncio.to_thread(ingest.check_chunks_present, self.sync_store, files, known=known)
+        version = self._build_version(
+            request,
+            files,
+            digest,
+            spec,
+            target,
+            parents,
+            ingest.Analysis(schema_pb2.Schema(), 0, [], [], tabular=False),
+        )
+        version.state = dataset_pb2.DATASET_VERSION_STATE_PROFILING
+        version.split_spec.CopyFrom(spec)
+        result, created = await self.db.run(
+            lambda session: self._write(
+                session, dataset_id, request, files, version, {}, emit=False
+            )
+        )
+        if created:
+            self._spawn(result.name)
+        return result, created
+
+    async def _profile(self, name: str) -> None:
+        async with self.db.transaction() as session:
+            _, row = await self._version_row(session, name)
+            body = self._version_proto(row)
+            files = list(manifest_pb2.Manifest.FromString(row.manifest).files)
+        if body.state != dataset_pb2.DATASET_VERSION_STATE_PROFILING:
+            return
+        spec = body.split_spec
+        uploaded: list[str] = []
+        failure: str | None = None
+        derived: dict[str, Any] = {}
+        async with self._analyses:
+            workdir = Path(tempfile.mkdtemp(prefix="gyre-data-profile-", dir=self.workdir))
+            try:
+                analysis = await asyncio.to_thread(
+                    ingest.analyze, self.sync_store, files, spec, workdir
+                )
+                if analysis.tabular:
+                    ingest.check_columns(
+                        analysis.schema,
+                        target_column=body.target_column,
+                        key_column=spec.key_column or None,
+                    )
+                derived = await self._upload_derived(analysis, uploaded)
+            except (InvalidArgument, ingest.ChunkProblemsError) as exc:
+                failure = str(exc)
+            except asyncio.CancelledError:
+                await self._delete_quietly(uploaded)
+                raise
+            except Exception:
+                _log.exception("profiling %s failed; it resumes at the next start", name)
+                await self._delete_quietly(uploaded)
+                return
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+        if failure is None:
+            body.schema.CopyFrom(analysis.schema)
+            body.row_count = analysis.row_count
+            del body.column_profiles[:]
+            body.column_profiles.extend(analysis.profiles)
+            del body.split_stats[:]
+            if analysis.tabular:
+                body.split_stats.extend(
+                    dataset_pb2.SplitStats(
+                        split=s.split,  # type: ignore[arg-type]
+                        row_count=s.row_count,
+                        key_count=s.key_count,
+                        key_digest=s.key_digest,
+                    )
+                    for s in analysis.splits
+                )
+            else:
+                body.ClearField("split_spec")
+            body.state = dataset_pb2.DATASET_VERSION_STATE_READY
+        else:
+            body.state = dataset_pb2.DATASET_VERSION_STATE_FAILED
+            body.state_message = failure
+
+        async def finish(session: AsyncSession) -> None:
+            row = (
+                await session.execute(
+                    select(VersionRecord).where(VersionRecord.id == row_id).with_for_update()
+                )
+            ).scalar_one()
+            if row.state != dataset_pb2.DATASET_VERSION_STATE_PROFILING:
+                return
+            row.state = body.state
+            row.body = body.SerializeToString()
+            row.derived = derived
+            await self._emit(session, body)
+
+        row_id = row.id
+        await self.db.run(finish)
 
     @property
     def sync_store(self) -> SyncObjectStore:
@@ -679,6 +836,10 @@ class DataRegistry:
         default_spec = latest_proto.split_spec if latest_proto is not None else _DEFAULT_SPLIT
         spec = normalize_split_spec(explicit_spec, default_spec)
         target = request.target_column or (latest_proto.target_column if latest_proto else "")
+        if sum(f.size_bytes for f in files) > self.sync_profile_max_bytes:
+            return await self._commit_then_profile(
+                request, dataset_id, files, digest, spec, target, parents
+            )
         async with self._analyses:
             workdir = Path(tempfile.mkdtemp(prefix="gyre-data-commit-", dir=self.workdir))
             uploaded: list[str] = []
@@ -856,6 +1017,8 @@ class DataRegistry:
         files: Sequence[manifest_pb2.ManifestFile],
         version: dataset_pb2.DatasetVersion,
         derived: dict[str, Any],
+        *,
+        emit: bool = True,
     ) -> tuple[dataset_pb2.DatasetVersion, bool]:
         if self.db.is_sqlite:
             # Take SQLite's write lock first: a concurrent committer waits for it here
@@ -905,10 +1068,16 @@ class DataRegistry:
         dataset.latest_version = number
         dataset.version_count = dataset.version_count + 1
         await session.flush()
+        if emit:
+            await self._emit(session, body)
+        return body, True
+
+    async def _emit(self, session: AsyncSession, body: dataset_pb2.DatasetVersion) -> None:
+        dataset_id, _ = parse_version(body.name)
         payload = data_events_pb2.DataVersionCommitted(
             dataset=dataset_name(dataset_id),
             dataset_version=body.name,
-            version=number,
+            version=body.version,
             digest=body.digest,
             parent_versions=list(body.parent_versions),
             row_count=body.row_count,
@@ -923,7 +1092,6 @@ class DataRegistry:
         await self.outbox.emit(
             session, type=EVENT_TYPE, subject_resource=body.name, payload_message=payload
         )
-        return body, True
 
     # -------------------------------------------------------------------- reads
 
