@@ -22,13 +22,6 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import numpy as np
-from sklearn.metrics import (  # type: ignore[import-untyped]
-    accuracy_score,
-    f1_score,
-    mean_absolute_error,
-    mean_squared_error,
-    roc_auc_score,
-)
 
 from gyre.monitoring.v1 import monitoring_policy_pb2, report_pb2
 
@@ -197,6 +190,16 @@ def compute_metrics(
     """
     if not y_true:
         return {}
+    # Imported here: scikit-learn takes seconds to import on a loaded machine, and only
+    # performance windows need it.
+    from sklearn.metrics import (  # type: ignore[import-untyped]
+        accuracy_score,
+        f1_score,
+        mean_absolute_error,
+        mean_squared_error,
+        roc_auc_score,
+    )
+
     if _is_regression(y_pred):
         truth = np.asarray([float(v) for v in y_true])
         pred = np.asarray([float(v) for v in y_pred])

@@ -136,7 +136,8 @@ def validate_policy(policy: monitoring_policy_pb2.MonitoringPolicy) -> None:
         bad("features", "must be distinct, non-empty column names")
     if violations:
         raise InvalidArgument(
-            "invalid monitoring policy: " + "; ".join(v.description for v in violations),
+            "invalid monitoring policy: "
+            + "; ".join(f"{v.field}: {v.description}" for v in violations),
             reason="INVALID_MONITORING_POLICY",
             field_violations=violations,
         )
