@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
+import re
 import uuid
 from typing import Any
 
 import pytest
+import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
+from typer.testing import CliRunner
 from validation_support import (  # noqa: F401 - the fixture is used by name
     CHECK_ERROR,
     CHECK_FAILED,
@@ -31,6 +35,7 @@ from validation_support import (  # noqa: F401 - the fixture is used by name
     new_model_id,
 )
 
+from gyre.cli.validation import register as register_cli
 from gyre.common.v1 import split_pb2, value_pb2
 from gyre.events.v1.event_pb2 import Event
 from gyre.events.v1.models_events_pb2 import ModelsVersionRegistered
@@ -45,6 +50,7 @@ from gyre.validation.v1 import validation_pb2, validation_policy_pb2, validation
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
+LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}")
 VALIDATED = model_version_pb2.MODEL_VERSION_STATUS_VALIDATED
 REJECTED = model_version_pb2.MODEL_VERSION_STATUS_REJECTED
 
@@ -470,3 +476,66 @@ async def test_redelivered_registration_is_validated_once(gate_stack: Stack) -> 
             await collector
         await events.aclose()
         await nc.close()
+
+
+async def test_cli_validate_wait_show_list_and_policies(gate_stack: Stack) -> None:
+    model_id = new_model_id("cli")
+    await _champion(gate_stack, model_id)
+    candidate = await gate_stack.register(model_id, gate_stack.model("stump", stump))
+    await gate_stack.validation_of(candidate.name)
+    app = typer.Typer()
+    register_cli(app)
+    runner = CliRunner()
+    env = {
+        "GYRE_VALIDATION_ADDRESS": gate_stack.targets["validation"],
+        "GYRE_MODEL_REGISTRY_ADDRESS": gate_stack.targets["model_registry"],
+        "GYRE_HOME": str(gate_stack.home),
+    }
+
+    class Output:
+        def __init__(self, exit_code: int, output: str) -> None:
+            self.exit_code, self.output = exit_code, output
+
+    def cli(*args: str) -> Output:
+        result = runner.invoke(app, list(args), env=env)
+        # CliRunner swaps sys.stdout for the whole process: drop the in-process
+        # services' log lines that land in it meanwhile.
+        lines = [line for line in result.output.splitlines() if not LOG_LINE.match(line)]
+        return Output(result.exit_code, "\n".join(lines))
+
+    result = await asyncio.to_thread(
+        cli, "policies", "set", model_id, "--threshold", "accuracy>=0.6", "--min-test-rows", "50"
+    )
+    assert result.exit_code == 0, result.output
+    assert f"updated models/{model_id}/validationPolicy" in result.output
+    result = await asyncio.to_thread(cli, "policies", "show", model_id, "--json")
+    shown = json.loads(result.output)
+    assert shown["is_default"] is False
+    assert shown["policy"]["min_test_rows"] == "50"
+    assert shown["policy"]["metric_thresholds"][0]["metric"] == "accuracy"
+
+    # --wait exits 1 on FAILED (the stump is worse than the champion).
+    result = await asyncio.to_thread(cli, "validate", candidate.name, "--wait", "--json")
+    assert result.exit_code == 1, result.output
+    validation = json.loads(result.output)
+    assert validation["verdict"] == "VALIDATION_VERDICT_FAILED"
+    name = validation["name"]
+
+    result = await asyncio.to_thread(cli, "validations", "show", name)
+    assert result.exit_code == 0, result.output
+    assert "FAILED" in result.output
+    for check in validation["checks"]:
+        assert check["name"] in result.output
+    assert "[FAILED ] non_regression:accuracy: observed" in result.output
+
+    result = await asyncio.to_thread(cli, "validations", "show", name, "--report")
+    assert result.output.startswith(f"# Validation {name}")
+    result = await asyncio.to_thread(
+        cli, "validations", "ls", "--model", model_id, "--verdict", "failed"
+    )
+    assert result.exit_code == 0, result.output
+    assert name in result.output
+    assert "non_regression:accuracy" in result.output
+    result = await asyncio.to_thread(cli, "validations", "show", "validations/nope")
+    assert result.exit_code == 1
+    assert "does not exist" in result.output
