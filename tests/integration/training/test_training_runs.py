@@ -183,6 +183,7 @@ def test_training_sweep_runs_four_trials_with_ray_tune(stack: Stack) -> None:
             dataset_version=stack.elec2_small,
             estimator=HGB,
             params={"max_iter": 20},
+            cpus=0.5,  # per trial: two trials at a time on the 1-CPU head
             sweep={
                 "metric": "accuracy",
                 "mode": "max",
@@ -221,6 +222,7 @@ def test_training_cancel_stops_the_ray_job(stack: Stack) -> None:
             entrypoint="gyre_test_trainers:fit",
             code_dir=stack.code_dir,
             params={"sleep_s": 600},
+            cpus=0.25,
         )
         eventually(lambda: training.metric_history(gyre, submitted.name, "warmup"))
         cancelled = training.cancel(gyre, submitted.name, reason="no longer needed")
@@ -244,16 +246,21 @@ def test_training_bad_input_is_refused_or_fails_with_the_reason(stack: Stack) ->
                 gyre, dataset_version=stack.elec2_small, estimator="sklearn.ensemble.NoSuchForest"
             )
         rejected = training.submit(
-            gyre, dataset_version=stack.elec2_small, estimator=HGB, params={"max_iter": -3}
+            gyre,
+            dataset_version=stack.elec2_small,
+            estimator=HGB,
+            params={"max_iter": -3},
+            cpus=0.5,
         )
         broken = training.submit(
             gyre,
             dataset_version=stack.elec2_small,
             entrypoint="gyre_test_trainers:broken",
             code_dir=stack.code_dir,
+            cpus=0.5,
         )
         after = training.submit(
-            gyre, dataset_version=stack.elec2_small, estimator=HGB, params={"max_iter": 5}
+            gyre, dataset_version=stack.elec2_small, estimator=HGB, params={"max_iter": 5}, cpus=0.5
         )
         rejected = _wait(gyre, rejected.name)
         assert rejected.state == run_pb2.RUN_STATE_FAILED

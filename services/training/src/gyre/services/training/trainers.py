@@ -196,7 +196,7 @@ def value_of(item: Any) -> value_pb2.Value:
     """A Python scalar as a ``gyre.common.v1.Value``."""
     value = value_pb2.Value()
     if item is None:
-        value.null_value = struct_pb2.NULL_VALUE
+        value.null_value = struct_pb2.NULL_VALUE  # type: ignore[assignment]
     elif isinstance(item, bool | np.bool_):
         value.bool_value = bool(item)
     elif isinstance(item, int | np.integer):

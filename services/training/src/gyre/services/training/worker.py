@@ -45,11 +45,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gyre.common.v1 import artifact_pb2, compute_pb2, metric_pb2, schema_pb2, value_pb2
-from gyre.services.training import trainers
 from gyre.training.v1 import run_pb2
+
+if TYPE_CHECKING:
+    from gyre.services.training import trainers
 
 __all__ = ["JOB_ENV", "STARTED_MARKER", "JobSpec", "Outcome", "main"]
 
@@ -212,15 +214,15 @@ def environment() -> run_pb2.Environment:
         name = dist.metadata["Name"]
         if name:
             env.packages[name] = dist.version
-    with contextlib.suppress(ImportError):
-        import ray
-
-        env.ray_version = ray.__version__
+    with contextlib.suppress(metadata.PackageNotFoundError):
+        env.ray_version = metadata.version("ray")
     return env
 
 
 def builtin_code_version(estimator: str) -> run_pb2.CodeVersion:
     """SHA-256 of the built-in trainer's source (Gyre's trainer module + the estimator's)."""
+    from gyre.services.training import trainers
+
     digest = hashlib.sha256()
     digest.update(Path(trainers.__file__).read_bytes())
     with contextlib.suppress(Exception):
@@ -327,6 +329,8 @@ class Worker:
         code_dir: Path | None,
         code_version: run_pb2.CodeVersion,
     ) -> Outcome:
+        from gyre.services.training import trainers
+
         started = time.monotonic()
         streamer = MetricStreamer(run, self.client)
         streamer.start()
@@ -406,10 +410,9 @@ def load_data(client: Any, spec: run_pb2.RunSpec) -> trainers.TrainingData:
     Raises:
         TrainerError: the version cannot be read or lacks the columns.
     """
-    try:
-        from gyre.sdk import data as sdk_data
-    except ImportError as exc:  # pragma: no cover - the SDK ships the data helpers
-        raise trainers.TrainerError(f"the data registry SDK is not installed: {exc}") from exc
+    from gyre.sdk import data as sdk_data
+    from gyre.services.training import trainers
+
     target = spec.target_column
     columns = None
     if spec.feature_columns:
@@ -439,15 +442,19 @@ def _code_dir(store: Any, key: str) -> Path:
     return target
 
 
-def _trial_fn(config: dict[str, Any], job_json: str) -> None:
-    """A Ray Tune trial: train one child run, write its outcome, report its metric."""
+def _trial_fn(config: dict[str, Any], job_json: str, data: Any) -> None:
+    """A Ray Tune trial: train one child run, write its outcome, report its metric.
+
+    ``data`` (the splits) comes from the sweep's driver through Ray's object store,
+    so trials do not read the dataset version again.
+    """
     from ray import tune
 
     job = JobSpec.from_json(job_json)
     trial = job.trials[int(config["trial"])]
     store, client = _connect()
     worker = Worker(store, client)
-    data, code_dir, code_version = _prepare(store, client, job)
+    _, code_dir, code_version = _prepare(store, client, job, data=data)
     spec = run_pb2.RunSpec()
     spec.CopyFrom(job.spec)
     spec.ClearField("sweep")
@@ -474,12 +481,13 @@ _prepared: dict[str, Any] = {}
 
 
 def _prepare(
-    store: Any, client: Any, job: JobSpec
+    store: Any, client: Any, job: JobSpec, *, data: Any = None
 ) -> tuple[trainers.TrainingData, Path | None, run_pb2.CodeVersion]:
     """Data, code directory and code version of ``job`` (cached per process)."""
     if job.run in _prepared:
         return _prepared[job.run]  # type: ignore[no-any-return]
-    data = load_data(client, job.spec)
+    if data is None:
+        data = load_data(client, job.spec)
     code_dir: Path | None = None
     if job.spec.trainer.WhichOneof("trainer") == "custom":
         code = job.spec.trainer.custom.code
@@ -516,8 +524,13 @@ def run_sweep(job: JobSpec, worker: Worker, started: float) -> Outcome:
         resources["gpu"] = job.spec.resources.gpus
     if job.spec.resources.memory_bytes:
         resources["memory"] = float(job.spec.resources.memory_bytes)
+    data, _, _ = _prepare(worker.store, worker.client, job)
+    print(
+        f"gyre: sweep of {len(job.trials)} trials on {len(data.train)} train rows",
+        flush=True,
+    )
     trainable = tune.with_resources(
-        tune.with_parameters(_trial_fn, job_json=job.to_json()), resources
+        tune.with_parameters(_trial_fn, job_json=job.to_json(), data=data), resources
     )
     storage = tempfile.mkdtemp(prefix="gyre-tune-")
     tuner = tune.Tuner(
@@ -527,6 +540,7 @@ def run_sweep(job: JobSpec, worker: Worker, started: float) -> Outcome:
             metric=sweep.metric,
             mode=mode,
             max_concurrent_trials=sweep.max_concurrent_trials or None,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=job.run.replace("/", "-"),
@@ -539,11 +553,12 @@ def run_sweep(job: JobSpec, worker: Worker, started: float) -> Outcome:
     best_index: int | None = None
     best_value = math.nan
     for i in range(len(grid)):
-        result = grid[i]
-        if result.error is not None or not result.metrics or sweep.metric not in result.metrics:
+        trial_result = grid[i]
+        reported = trial_result.metrics
+        if trial_result.error is not None or not reported or sweep.metric not in reported:
             continue
-        value = float(result.metrics[sweep.metric])
-        index = int(result.metrics["trial"])
+        value = float(reported[sweep.metric])
+        index = int(reported["trial"])
         better = value < best_value if mode == "min" else value > best_value
         if best_index is None or better:
             best_index, best_value = index, value
@@ -571,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the attempt described by ``$GYRE_TRAINING_JOB``; exit 0 on success."""
     print(f"{STARTED_MARKER} {time.time():.6f}", flush=True)
     started = time.monotonic()
+    from gyre.services.training import trainers
+
     job = JobSpec.from_json(os.environ[JOB_ENV])
     store, client = _connect()
     worker = Worker(store, client)
