@@ -55,6 +55,7 @@ __all__ = [
     "MODEL_VERSION",
     "Gateway",
     "MonitorHandle",
+    "Registry",
     "eventually",
 ]
 
@@ -179,6 +180,41 @@ async def gateway(tmp_path: Path, nats_settings: NatsSettings) -> AsyncIterator[
         await relay.stop()
         await nc.close()
         await db.dispose()
+
+
+@dataclass
+class Registry:
+    """The real data registry, running in-process, and the first year pushed to it."""
+
+    target: str
+    version: Any  # gyre.data.v1.DatasetVersion
+
+
+@pytest.fixture
+async def data_registry(
+    tmp_path: Path,
+    nats_settings: NatsSettings,
+    nats_server: Any,
+    s3_server: Any,
+    elec2: pd.DataFrame,
+) -> AsyncIterator[Registry]:
+    """The data registry with Elec2's first year pushed (target ``class``) as the reference."""
+    from support.gyre_services import service_settings
+
+    from gyre.sdk.data import push_async
+
+    settings = service_settings(
+        "data_registry", tmp_path / "data-registry", nats=nats_server, s3=s3_server
+    ).model_copy(update={"nats": nats_settings})
+    csv = tmp_path / "elec2-first-year.csv"
+    elec2.iloc[:FIRST_YEAR_ROWS].to_csv(csv, index=False)
+    async with running_service("data_registry", settings) as server:
+        client = AsyncGyreClient(addresses={"data_registry": server.target})
+        try:
+            version = await push_async(client, csv, dataset="elec2-first-year", target="class")
+        finally:
+            await client.close()
+        yield Registry(target=server.target, version=version)
 
 
 @dataclass

@@ -1,6 +1,8 @@
 """Elec2 end to end: the monitor on real NATS and SQL, fed the way the gateway feeds it.
 
-Reference = the first year's profile (quantile bins, label frequencies); the model is a
+Reference = the first year pushed to the real data registry (running in-process on real
+S3), whose profile (decile bins, label frequencies) the monitor fetches with
+``GetDatasetVersion``; the model is a
 random forest trained on the first year, converted to ONNX and run with onnxruntime to
 produce the logged predictions and probabilities.
 
@@ -27,6 +29,7 @@ from monitoring_helpers import (
     MODEL_VERSION,
     Gateway,
     MonitorHandle,
+    Registry,
     eventually,
 )
 from sklearn.ensemble import RandomForestClassifier
@@ -34,10 +37,9 @@ from support.onnx_models import OnnxModel, train_onnx
 
 from gyre.data.v1 import dataset_pb2
 from gyre.monitoring.v1 import alert_pb2, monitoring_service_pb2
-from gyre.services.monitoring.drift import numeric_histogram, psi
+from gyre.services.monitoring.drift import psi
 
 WINDOW = 2000
-REFERENCE = "datasets/elec2-first-year/versions/1"
 
 
 @pytest.fixture(scope="module")
@@ -65,23 +67,6 @@ def predict(model: OnnxModel, frame: pd.DataFrame) -> tuple[list[str], np.ndarra
     return [str(v) for v in label], np.asarray(probabilities)
 
 
-def reference_version(first_year: pd.DataFrame) -> dataset_pb2.DatasetVersion:
-    """The first year's profile as the data registry's contract describes it."""
-    version = dataset_pb2.DatasetVersion(
-        name=REFERENCE,
-        target_column="class",
-        row_count=len(first_year),
-        state=dataset_pb2.DATASET_VERSION_STATE_READY,
-    )
-    for column in ELEC2_FEATURES:
-        profile = version.column_profiles.add(column=column, count=len(first_year))
-        profile.numeric.histogram.CopyFrom(numeric_histogram(first_year[column].to_numpy()))
-    label = version.column_profiles.add(column="class", count=len(first_year))
-    for value, count in first_year["class"].value_counts().items():
-        label.categorical.top_categories.add(value=str(value), count=int(count))
-    return version
-
-
 def batch_psi(reference: dataset_pb2.DatasetVersion, window: pd.DataFrame) -> dict[str, float]:
     """Each feature's PSI over the whole window at once (numpy), on the same bins."""
     result = {}
@@ -89,17 +74,19 @@ def batch_psi(reference: dataset_pb2.DatasetVersion, window: pd.DataFrame) -> di
         if profile.column not in ELEC2_FEATURES:
             continue
         edges = np.asarray(profile.numeric.histogram.edges)
-        index = np.clip(np.searchsorted(edges, window[profile.column], "right") - 1, 0, 9)
-        counts = np.bincount(index, minlength=10)
+        bins = len(profile.numeric.histogram.counts)
+        index = np.searchsorted(edges, window[profile.column], "right") - 1
+        counts = np.bincount(np.clip(index, 0, bins - 1), minlength=bins)
         result[profile.column] = psi(list(profile.numeric.histogram.counts), counts)
     return result
 
 
-async def start_monitoring(handle: MonitorHandle, gateway: Gateway, version: Any) -> None:
-    handle.monitor.resolver.add_dataset_version(version)
+async def start_monitoring(handle: MonitorHandle, gateway: Gateway, registry: Registry) -> None:
+    """The deployment (announced by the gateway) and its policy, naming the reference the
+    data registry profiled (no model registry needed)."""
     await gateway.deployment_created()
     await handle.set_policy(
-        reference_dataset_version=REFERENCE,
+        reference_dataset_version=registry.version.name,
         window_rows=WINDOW,
         min_window_rows=500,
         min_feedback_rows=500,
@@ -114,11 +101,13 @@ async def test_first_year_traffic_does_not_drift_and_last_months_drift_once(
     elec2: pd.DataFrame,
     model: tuple[OnnxModel, float],
     database_url: str,
+    data_registry: Registry,
 ) -> None:
     onnx, _ = model
-    version = reference_version(first_year)
-    async with monitor_factory(database_url=database_url) as handle:
-        await start_monitoring(handle, gateway, version)
+    version = data_registry.version
+    peers = {"data_registry": data_registry.target}
+    async with monitor_factory(database_url=database_url, peers=peers) as handle:
+        await start_monitoring(handle, gateway, data_registry)
 
         # 3 windows sampled from the reference population.
         replay = first_year.sample(n=3 * WINDOW, random_state=7)
@@ -129,7 +118,7 @@ async def test_first_year_traffic_does_not_drift_and_last_months_drift_once(
         assert [r.drifted for r in reports] == [False, False, False]
         for report in reports:
             assert report.row_count == WINDOW
-            assert report.reference_dataset_version == REFERENCE
+            assert report.reference_dataset_version == version.name
             assert report.model_version == MODEL_VERSION
             assert max(f.psi for f in report.features) < 0.1
             assert not report.prediction_drift.drifted
@@ -150,7 +139,7 @@ async def test_first_year_traffic_does_not_drift_and_last_months_drift_once(
                 assert by_name[name].psi == pytest.approx(value, rel=1e-9, abs=1e-12)
             moved = {name for name, value in expected.items() if value > 0.2}
             assert {f.feature for f in report.features if f.drifted} == moved
-            assert {"date", "vicprice", "vicdemand", "transfer"} <= moved
+            assert {"date", "vicprice", "vicdemand"} <= moved
             assert not by_name["day"].drifted
             assert not by_name["period"].drifted
 
@@ -204,11 +193,12 @@ async def test_feedback_accuracy_drop_fires_performance_degraded(
     first_year: pd.DataFrame,
     elec2: pd.DataFrame,
     model: tuple[OnnxModel, float],
+    data_registry: Registry,
 ) -> None:
     onnx, held_out_accuracy = model
-    version = reference_version(first_year)
-    async with monitor_factory() as handle:
-        await start_monitoring(handle, gateway, version)
+    peers = {"data_registry": data_registry.target}
+    async with monitor_factory(peers=peers) as handle:
+        await start_monitoring(handle, gateway, data_registry)
         await gateway.validation_completed({"accuracy": held_out_accuracy})
 
         # Held-out first-year rows: the live accuracy matches the validated one.
