@@ -251,3 +251,57 @@ async def _count(reports: Any, n: int) -> bool:
 
 async def _has(handle: MonitorHandle, event_type: str, n: int) -> bool:
     return len(handle.emitted(event_type)) >= n
+
+
+async def test_reference_and_baseline_found_through_the_model_registry(
+    monitor_factory: Any,
+    gateway: Gateway,
+    first_year: pd.DataFrame,
+    model: tuple[OnnxModel, float],
+    data_registry: Registry,
+    tmp_path: Any,
+    nats_server: Any,
+    s3_server: Any,
+) -> None:
+    """No policy at all: the logged model version leads, through the real model registry,
+    to its training dataset version (the reference), its signature inputs (the monitored
+    features) and its metrics (the baseline, when no validation result was received)."""
+    from support.gyre_services import running_service, service_settings
+
+    from gyre.sdk.client import AsyncGyreClient
+    from gyre.sdk.models import register_onnx
+
+    onnx, held_out_accuracy = model
+    settings = service_settings(
+        "model_registry", tmp_path / "model-registry", nats=nats_server, s3=s3_server
+    ).model_copy(update={"nats": gateway.nats})
+    async with running_service("model_registry", settings) as registry:
+        client = AsyncGyreClient(addresses={"model_registry": registry.target})
+        try:
+            version = await register_onnx(
+                client,
+                "elec2",
+                onnx.onnx_bytes,
+                signature=onnx.signature,
+                dataset_version=data_registry.version.name,
+                metrics={"accuracy": held_out_accuracy},
+            )
+        finally:
+            await client.close()
+        assert version.name == MODEL_VERSION
+        peers = {"data_registry": data_registry.target, "model_registry": registry.target}
+        async with monitor_factory(peers=peers) as handle:
+            await gateway.deployment_created()
+            sample = first_year.sample(n=1000, random_state=3)  # the default window size
+            labels, probabilities = predict(onnx, sample)
+            ids = await gateway.log_predictions(sample, labels, probabilities, request_prefix="m")
+            await eventually(lambda: _count(handle.drift_reports(), 1), within_s=60)
+            report = (await handle.drift_reports())[0]
+            assert report.reference_dataset_version == data_registry.version.name
+            assert sorted(f.feature for f in report.features) == sorted(ELEC2_FEATURES)
+            assert not report.drifted
+            await gateway.feedback(ids, sample["class"].tolist())
+            await eventually(lambda: _count(handle.performance_reports(), 1), within_s=60)
+            performance = (await handle.performance_reports())[0]
+            accuracy = {m.metric: m for m in performance.metrics}["accuracy"]
+            assert accuracy.baseline_value == pytest.approx(held_out_accuracy)
