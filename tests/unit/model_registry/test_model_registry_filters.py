@@ -69,7 +69,7 @@ def _versions(engine: Engine, text: str, order: str = "version asc") -> list[int
     columns, joins = filters.order_columns(ordering)
     statement = select(VersionRow.version, *columns)
     for target, onclause in joins:
-        statement = statement.outerjoin(target, onclause)
+        statement = statement.join(target, onclause)
     statement = statement.where(filters.parse_filter(text)).order_by(
         *filters.order_clauses(ordering, columns)
     )
@@ -119,8 +119,22 @@ def test_malformed_filters_are_invalid_argument(text: str) -> None:
         filters.parse_filter(text)
 
 
-def test_order_by_metric_puts_versions_without_it_last(engine: Engine) -> None:
-    assert _versions(engine, "", 'metrics."val/auc" desc') == [5, 4, 3, 2, 1, 6]
+def test_order_by_metric_lists_versions_that_report_it(engine: Engine) -> None:
+    assert _versions(engine, "", 'metrics."val/auc" desc') == [5, 4, 3, 2, 1]
+
+
+@pytest.mark.parametrize("prefer_in", [True, False])
+def test_semi_join_shapes_select_the_same_versions(engine: Engine, prefer_in: bool) -> None:
+    text = 'labels.team = "risk" AND metrics."val/auc" > 0.15 AND params.depth:*'
+    plan = filters.plan_filter(text)
+    assert len(plan.probes) == 3
+    condition = filters.parse_filter(text, [prefer_in] * 3)
+    with Session(engine) as s:
+        counts = [s.scalar(p) for p in plan.probes]
+        chosen = s.scalars(select(VersionRow.version).where(plan.build(counts))).all()
+        forced = s.scalars(select(VersionRow.version).where(condition)).all()
+    assert counts == [3, 4, 6]
+    assert sorted(chosen) == sorted(forced) == [2, 3]
 
 
 def test_keyset_pages_walk_every_row_once(engine: Engine) -> None:

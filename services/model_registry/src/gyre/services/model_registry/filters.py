@@ -25,12 +25,12 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, and_, exists, false, func, not_, or_, select, true
 from sqlalchemy.orm import aliased
 
 from gyre.models.v1 import model_version_pb2
@@ -68,8 +68,8 @@ _TOKEN: Final = re.compile(
 )
 _STATUS_PREFIX: Final = "MODEL_VERSION_STATUS_"
 _MAX_FILTER_CHARS: Final = 4000
-# Sort value of versions without the metric they are ordered by (always last in desc).
-_MISSING_METRIC: Final = -1.0e308
+# A semi-join term matching fewer rows than this is evaluated as ``id IN (...)``.
+PROBE_LIMIT: Final = 2000
 
 
 def _invalid(message: str, field: str = "filter") -> InvalidArgument:
@@ -106,9 +106,23 @@ def _tokenize(text: str) -> list[_Tok]:
 
 
 class _Parser:
-    def __init__(self, tokens: list[_Tok]) -> None:
+    def __init__(self, tokens: list[_Tok], prefer_in: Sequence[bool] | None = None) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.prefer_in = prefer_in
+        # Selectivity probes of the semi-join terms, in parse order (see plan_filter).
+        self.probes: list[Any] = []
+
+    def semi(self, table: Any, *conditions: Any) -> ColumnElement[bool]:
+        """``version has a matching row in table``: as ``EXISTS`` (good when many rows
+        match: the ordered scan stops after a page) or as ``id IN (...)`` (good when few
+        match: no scan at all), as the probes decided."""
+        sub = select(table.version_pk).where(*conditions)
+        index = len(self.probes)
+        self.probes.append(select(func.count()).select_from(sub.limit(PROBE_LIMIT).subquery()))
+        if self.prefer_in is not None and self.prefer_in[index]:
+            return VersionRow.id.in_(sub)
+        return exists().where(table.version_pk == VersionRow.id, *conditions)
 
     def peek(self) -> _Tok | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -168,7 +182,7 @@ class _Parser:
         value = self.take()
         if value.kind not in {"word", "string"}:
             raise _invalid(f"expected a value after {'.'.join(path)} {op.text}")
-        return _comparison(path, op.text, value)
+        return _comparison(path, op.text, value, self.semi)
 
 
 def _unquote(tok: _Tok) -> str:
@@ -247,7 +261,16 @@ _STRING_FIELDS: Final[dict[str, Any]] = {
 }
 
 
-def _comparison(path: list[str], op: str, value: _Tok) -> ColumnElement[bool]:
+def _exists(table: Any, *conditions: Any) -> ColumnElement[bool]:
+    return exists().where(table.version_pk == VersionRow.id, *conditions)
+
+
+def _comparison(
+    path: list[str],
+    op: str,
+    value: _Tok,
+    semi: Callable[..., ColumnElement[bool]],
+) -> ColumnElement[bool]:
     field = ".".join(path)
     head = path[0]
     present = op == ":" and value.kind == "word" and value.text == "*"
@@ -268,33 +291,28 @@ def _comparison(path: list[str], op: str, value: _Tok) -> ColumnElement[bool]:
         return _compare(_STRING_FIELDS[field], op, _value_text(value), field)
     if head == "labels" and len(path) == 2:
         key = path[1]
-        has = exists().where(
-            VersionLabelRow.version_pk == VersionRow.id, VersionLabelRow.key == key
-        )
         if present:
-            return has
+            return semi(VersionLabelRow, VersionLabelRow.key == key)
         _equality_only(op, field)
-        match = exists().where(
-            VersionLabelRow.version_pk == VersionRow.id,
-            VersionLabelRow.key == key,
-            VersionLabelRow.value == _value_text(value),
-        )
-        return not_(match) if op == "!=" else match
+        conditions = (VersionLabelRow.key == key, VersionLabelRow.value == _value_text(value))
+        if op == "!=":
+            return not_(_exists(VersionLabelRow, *conditions))
+        return semi(VersionLabelRow, *conditions)
     if head == "metrics" and len(path) == 2:
         name = path[1]
         if present:
-            return exists().where(MetricRow.version_pk == VersionRow.id, MetricRow.name == name)
+            return semi(MetricRow, MetricRow.name == name)
         if op == ":":
             op = "="
-        return exists().where(
-            MetricRow.version_pk == VersionRow.id,
+        return semi(
+            MetricRow,
             MetricRow.name == name,
             _compare(MetricRow.value, op, _number(value, field), field),
         )
     if head == "params" and len(path) == 2:
         name = path[1]
         if present:
-            return exists().where(ParamRow.version_pk == VersionRow.id, ParamRow.name == name)
+            return semi(ParamRow, ParamRow.name == name)
         if op == ":":
             op = "="
         if value.kind == "word":
@@ -304,27 +322,24 @@ def _comparison(path: list[str], op: str, value: _Tok) -> ColumnElement[bool]:
             except ValueError:
                 number = None
             if number is not None:
-                return exists().where(
-                    ParamRow.version_pk == VersionRow.id,
+                return semi(
+                    ParamRow,
                     ParamRow.name == name,
                     _compare(ParamRow.number_value, op, number, field),
                 )
         _equality_only(op, field)
-        match = exists().where(
-            ParamRow.version_pk == VersionRow.id,
-            ParamRow.name == name,
-            ParamRow.text_value == _value_text(value),
-        )
-        return not_(match) if op == "!=" else match
+        conditions = (ParamRow.name == name, ParamRow.text_value == _value_text(value))
+        if op == "!=":
+            return not_(_exists(ParamRow, *conditions))
+        return semi(ParamRow, *conditions)
     if head == "aliases" and len(path) == 1:
         _equality_only(op, field)
-        if present:
-            match = exists().where(AliasRow.version_pk == VersionRow.id)
-        else:
-            match = exists().where(
-                AliasRow.version_pk == VersionRow.id, AliasRow.alias == _value_text(value)
-            )
-        return not_(match) if op == "!=" else match
+        on_alias: list[ColumnElement[bool]] = (
+            [] if present else [AliasRow.alias == _value_text(value)]
+        )
+        if op == "!=":
+            return not_(_exists(AliasRow, *on_alias))
+        return semi(AliasRow, *on_alias)
     raise _invalid(
         f"unknown filter field {field!r}; use status, version, model, labels.<key>, "
         "metrics.<name>, params.<name>, aliases, source_run, dataset_version, "
@@ -332,15 +347,47 @@ def _comparison(path: list[str], op: str, value: _Tok) -> ColumnElement[bool]:
     )
 
 
-def parse_filter(text: str) -> ColumnElement[bool]:
+def parse_filter(text: str, prefer_in: Sequence[bool] | None = None) -> ColumnElement[bool]:
     """The SQL condition over :class:`VersionRow` of an AIP-160 ``filter``.
+
+    ``prefer_in[i]`` picks ``id IN (...)`` over ``EXISTS`` for the i-th semi-join term
+    (see :func:`plan_filter`); by default every term is an ``EXISTS``.
 
     Raises:
         InvalidArgument: the filter is malformed or names an unknown field.
     """
     if not text.strip():
         return true()
-    return _Parser(_tokenize(text)).parse()
+    return _Parser(_tokenize(text), prefer_in).parse()
+
+
+@dataclass(frozen=True)
+class FilterPlan:
+    """A parsed filter whose semi-join terms (labels, metrics, params, aliases) are
+    planned by selectivity: run each of :attr:`probes` (a capped count of the matching
+    rows, one covering-index range scan) and pass the counts to :meth:`build`.
+
+    Few matches (fewer than :data:`PROBE_LIMIT`) → ``id IN (subquery)``: the rows are
+    fetched by key and sorted, with no scan. Many matches → ``EXISTS``: the scan in the
+    page's order stops as soon as a page is full. This keeps a rare label as fast as a
+    common one (SQLite's planner would always pick one shape; PostgreSQL gets the same
+    SQL and plans it itself).
+    """
+
+    text: str
+    probes: tuple[Any, ...]
+
+    def build(self, counts: Sequence[int]) -> ColumnElement[bool]:
+        return parse_filter(self.text, [count < PROBE_LIMIT for count in counts])
+
+
+def plan_filter(text: str) -> FilterPlan:
+    """Parse ``text`` (raising ``InvalidArgument`` when malformed) and list its probes."""
+    if not text.strip():
+        return FilterPlan(text, ())
+    parser = _Parser(_tokenize(text))
+    parser.parse()
+    return FilterPlan(text, tuple(parser.probes))
 
 
 # --- ordering and keyset pagination -------------------------------------------------
@@ -403,10 +450,16 @@ def parse_order_by(text: str, *, default: str) -> Ordering:
 
 
 def order_columns(ordering: Ordering) -> tuple[list[Any], list[Any]]:
-    """SQL expressions of the order keys (plus the id tiebreaker) and the outer joins
-    they need (``(target, onclause)`` pairs)."""
+    """SQL expressions of the order keys (plus the id tiebreaker) and the inner joins
+    they need (``(target, onclause)`` pairs).
+
+    Ordering by a metric joins its rows, so versions without that metric are not
+    listed; when a metric is the first key the tiebreaker is the metric row's version
+    id, so the ``(name, value, version)`` index delivers rows already in order.
+    """
     columns: list[Any] = []
     joins: list[Any] = []
+    tiebreaker: Any = VersionRow.id
     for key in ordering.keys:
         if key.name == "version":
             columns.append(VersionRow.version)
@@ -419,8 +472,10 @@ def order_columns(ordering: Ordering) -> tuple[list[Any], list[Any]]:
             joins.append(
                 (metric, and_(metric.version_pk == VersionRow.id, metric.name == key.metric))
             )
-            columns.append(func.coalesce(metric.value, _MISSING_METRIC))
-    columns.append(VersionRow.id)
+            columns.append(metric.value)
+            if not columns[:-1]:
+                tiebreaker = metric.version_pk
+    columns.append(tiebreaker)
     return columns, joins
 
 

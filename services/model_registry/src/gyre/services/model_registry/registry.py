@@ -684,7 +684,7 @@ class Registry:
         """One keyset page of versions matching ``filter_text`` (see :mod:`.filters`)."""
         size = _page_size(page_size)
         model_ids = [parse_model(m, field="registered_models") for m in models]
-        condition = filters.parse_filter(filter_text)
+        plan = filters.plan_filter(filter_text)
         ordering = filters.parse_order_by(order_by, default=default_order)
         query = filters.query_fingerprint(
             ",".join(sorted(model_ids)), filter_text.strip(), ordering.text
@@ -697,10 +697,12 @@ class Registry:
             if require_models:
                 for model_id in model_ids:
                     await self._model(session, model_id)
+            counts = [int(await session.scalar(probe) or 0) for probe in plan.probes]
+            condition = plan.build(counts)
             columns, joins = filters.order_columns(ordering)
             statement = select(VersionRow, *columns)
             for target, onclause in joins:
-                statement = statement.outerjoin(target, onclause)
+                statement = statement.join(target, onclause)
             statement = statement.where(VersionRow.delete_time.is_(None), condition)
             if model_ids:
                 statement = statement.where(VersionRow.model_id.in_(model_ids))
