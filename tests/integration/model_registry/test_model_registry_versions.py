@@ -420,6 +420,7 @@ async def test_cli_commands(registry: Registry, tmp_path: Path) -> None:
             "alias": invoke("alias", "set", model_id, "staging", "1", "--reason", "try"),
             "history": invoke("alias", "history", model_id),
             "lineage": invoke("lineage", f"{model_id}/1"),
+            "card_default": invoke("card", model_id),
             "card": invoke("card", model_id, "--set", str(card)),
             "missing": CliRunner().invoke(app, ["models", "show", f"{model_id}/9"], env=env).output,
         }
@@ -436,5 +437,7 @@ async def test_cli_commands(registry: Registry, tmp_path: Path) -> None:
     assert f"{v1.name}" in out["alias"]
     assert "cli-user" in out["history"]
     assert v1.name in out["lineage"]
-    assert "Intended use" in out["card"]
+    assert "## Limitations" in out["card_default"]
+    assert "- auc: 0.7" in out["card_default"]
+    assert "Intended use\nTesting." in out["card"]
     assert "NotFound" in out["missing"]

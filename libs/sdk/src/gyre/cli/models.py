@@ -399,9 +399,48 @@ def card_command(
             current = gyre.models.GetRegisteredModel(
                 models_service_pb2.GetRegisteredModelRequest(name=_model_name(model))
             ).registered_model
-        typer.echo(current.model_card or f"(no model card for {current.name})")
+            latest = None
+            if not current.model_card and current.latest_version:
+                latest = gyre.models.GetModelVersion(
+                    models_service_pb2.GetModelVersionRequest(name=current.latest_version)
+                ).model_version
+        typer.echo(current.model_card or default_card(current, latest))
 
     _run(work)
+
+
+def default_card(model: Any, latest: Any | None) -> str:
+    """A model card skeleton (Markdown) for a model that has none yet, filled with what
+    the registry knows; replace it with ``gyre models card MODEL --set card.md``."""
+    lines = [
+        f"# {model.display_name or model.name}",
+        "",
+        "_No model card yet: this skeleton is generated from the registry._",
+        "",
+        "## Intended use",
+        "",
+        model.description or "(describe who should use this model, and for what)",
+        "",
+        "## Limitations",
+        "",
+        "(known failure modes, data it was not trained on, fairness caveats)",
+        "",
+        "## Metrics",
+        "",
+    ]
+    if latest is None:
+        lines.append("(no versions registered)")
+    else:
+        lines.append(
+            f"Latest version `{latest.name}` ({_status(latest.status)}), trained on "
+            f"`{latest.dataset_version or 'unknown data'}` by `{latest.source_run or 'manual'}`:"
+        )
+        lines.append("")
+        lines += [f"- {m.name}: {m.value:.4g}" for m in latest.metrics] or ["- (none reported)"]
+    if model.aliases:
+        lines += ["", "## Aliases", ""]
+        lines += [f"- {alias}: `{version}`" for alias, version in sorted(model.aliases.items())]
+    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -186,6 +186,9 @@ class EventHandlers:
         )
         if not payload.registered_model:
             return
+        parent = payload.registered_model
+        if not parent.startswith("models/"):  # tolerate a bare model id
+            parent = f"models/{parent}"
         mv = model_version_pb2.ModelVersion(
             source_run=payload.run,
             dataset_version=payload.dataset_version,
@@ -206,7 +209,7 @@ class EventHandlers:
             mv.labels["target"] = payload.target_column[:255]
         try:
             version = await self._registry.create_version(
-                payload.registered_model,
+                parent,
                 mv,
                 request_id=f"run:{payload.run}",
                 creator=self._registry.actor,
