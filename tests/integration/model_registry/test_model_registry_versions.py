@@ -325,6 +325,10 @@ async def test_archive_restore_delete_refused_while_aliased(registry: Registry) 
     await models.DeleteModelVersion(models_service_pb2.DeleteModelVersionRequest(name=v1.name))
     with pytest.raises(NotFound):
         await models.GetModelVersion(models_service_pb2.GetModelVersionRequest(name=v1.name))
+    with pytest.raises(FailedPrecondition):
+        await models.GetModelVersionDownloadUrl(
+            models_service_pb2.GetModelVersionDownloadUrlRequest(name=v1.name)
+        )
     model = await models.GetRegisteredModel(
         models_service_pb2.GetRegisteredModelRequest(name=f"models/{model_id}")
     )

@@ -9,6 +9,7 @@ react to is written to the outbox in that same transaction.
 from __future__ import annotations
 
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -472,6 +473,20 @@ class Registry:
         ref = parse_version(name, allow_alias=True)
 
         async def work(session: AsyncSession) -> VersionRow:
+            if not ref.alias:
+                tombstone = (
+                    await session.execute(
+                        select(VersionRow.delete_time).where(
+                            VersionRow.model_id == ref.model, VersionRow.version == ref.version
+                        )
+                    )
+                ).scalar_one_or_none()
+                if tombstone is not None:
+                    raise FailedPrecondition(
+                        f"{name} was deleted; its artifact is gone",
+                        reason="MODEL_VERSION_DELETED",
+                        metadata={"name": name},
+                    )
             return await self._version(session, ref)
 
         row = await self.db.run(work)
@@ -1304,8 +1319,6 @@ def _history_filter(
     after: list[tuple[str, datetime]] = []
     if not text.strip():
         return alias, before, after
-    import re
-
     term = re.compile(r'^\s*(alias|change_time)\s*(<=|>=|=|<|>)\s*"([^"]*)"\s*$')
     for part in re.split(r"\s+AND\s+", text.strip()):
         match = term.match(part)
@@ -1361,8 +1374,6 @@ def _model_token(token: str) -> str:
 def _model_filter(text: str) -> Callable[[registered_model_pb2.RegisteredModel], bool]:
     """A predicate for ``ListRegisteredModels``' filter: ANDed ``field = "value"`` terms
     over ``name``, ``owner``, ``display_name`` and ``labels.<key>``."""
-    import re
-
     if not text.strip():
         return lambda _model: True
     term = re.compile(
