@@ -20,6 +20,7 @@ import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
+from support.onnx_models import train_onnx
 from typer.testing import CliRunner
 from validation_support import (  # noqa: F401 - the fixture is used by name
     CHECK_ERROR,
@@ -43,6 +44,7 @@ from gyre.models.v1 import model_version_pb2
 from gyre.runtime.events import build_event, connect_nats, event_subject, tail_events
 from gyre.runtime.objectstore import ObjectStore
 from gyre.sdk import Aborted, FailedPrecondition, InvalidArgument, NotFound
+from gyre.sdk import data as data_sdk
 from gyre.sdk import models as models_sdk
 from gyre.sdk import validation as validation_sdk
 from gyre.services.validation._gate import CONSUMER_NAME
@@ -151,6 +153,9 @@ async def test_per_slice_minimum_fails(gate_stack: Stack) -> None:
         ],
         leakage_check_enabled=True,
         min_test_rows=100,
+        latency_budget=validation_policy_pb2.LatencyBudget(
+            p95_single_row_ms=1000, p95_batch_ms=10_000, batch_size=128
+        ),
     )
     updated = await validation_sdk.set_policy(gate_stack.client, model_id, policy)
     assert updated.name == f"models/{model_id}/validationPolicy"
@@ -168,6 +173,9 @@ async def test_per_slice_minimum_fails(gate_stack: Stack) -> None:
     assert weekend.threshold == 0.99
     assert 0.5 < weekend.observed_value < 0.99
     assert checks["slice:day=2:accuracy"].verdict == CHECK_PASSED
+    for budget in ("latency:p95_single_row_ms", "latency:p95_batch_ms"):
+        assert checks[budget].verdict == CHECK_PASSED
+        assert checks[budget].observed_value > 0
     assert [c.name for c in validation_sdk.failed_checks(done)] == ["slice:weekend:accuracy"]
 
 
@@ -216,6 +224,35 @@ async def test_leakage_detected_when_evaluated_on_rows_it_trained_on(gate_stack:
     assert leakage.observed_value == validation.test_row_count == len(gate_stack.train)
     assert leakage.threshold == 0
     assert "trained on rows it is evaluated on" in leakage.message
+
+    # A "hold-out" dataset version that contains 400 of the training rows (all of its
+    # rows in its test split): evaluated on it by request, the overlap is found.
+    def push_holdout() -> str:
+        path = gate_stack.home / f"holdout-{model_id}.csv"
+        gate_stack.train.head(400).to_csv(path, index=False)
+        with gate_stack.sync_client() as gyre:
+            version = data_sdk.push(
+                gyre, path, dataset=f"holdout-{model_id}", target="class", split=(0.0, 0.0, 1.0)
+            )
+        return str(version.name)
+
+    holdout = await asyncio.to_thread(push_holdout)
+    await validation_sdk.set_policy(
+        gate_stack.client,
+        model_id,
+        validation_policy_pb2.ValidationPolicy(split=split_pb2.SPLIT_TEST),
+        update_mask=["split"],
+    )
+    manual = await validation_sdk.validate(
+        gate_stack.client, candidate.name, dataset_version=holdout
+    )
+    manual = await validation_sdk.wait_for_validation(gate_stack.client, manual.name, timeout_s=90)
+    assert manual.dataset_version == holdout
+    assert manual.test_row_count == 400
+    leakage = checks_by_name(manual)["leakage"]
+    assert leakage.verdict == CHECK_FAILED
+    assert leakage.observed_value == 400
+    assert gate_stack.dataset_version.name in leakage.message
 
 
 async def test_report_shows_every_check_with_observed_value_threshold_and_verdict(
@@ -272,8 +309,6 @@ async def test_bad_inputs_complete_with_verdict_error_and_a_reason(gate_stack: S
 
     # A signature naming columns the data does not have.
     renamed = gate_stack.train.rename(columns={"nswprice": "price"})
-    from support.onnx_models import train_onnx
-
     other = train_onnx(renamed, "class", DecisionTreeClassifier(max_depth=3, random_state=0))
     mismatch = await gate_stack.register(model_id, other)
     validation = await gate_stack.validation_of(mismatch.name)
@@ -283,8 +318,6 @@ async def test_bad_inputs_complete_with_verdict_error_and_a_reason(gate_stack: S
 
     # A dataset version without a test split.
     def push_train_only() -> str:
-        from gyre.sdk import data as data_sdk
-
         path = gate_stack.home / "train-only.csv"
         gate_stack.train.head(500).to_csv(path, index=False)
         with gate_stack.sync_client() as gyre:
