@@ -351,3 +351,37 @@ async def _alerts(handle: Any) -> list[Any] | None:
 
 async def _reports(handle: Any, n: int) -> bool:
     return len(await handle.drift_reports()) >= n
+
+
+async def test_time_window_closes_below_the_row_limit_and_sets_gauges(
+    monitor_factory: Any, gateway: Any
+) -> None:
+    from prometheus_client import REGISTRY
+
+    async with monitor_factory() as handle:
+        handle.monitor.resolver.add_dataset_version(reference())
+        await gateway.deployment_created()
+        await handle.set_policy(
+            reference_dataset_version=REFERENCE,
+            window_rows=100_000,
+            min_window_rows=20,
+            window_duration=timedelta(seconds=1),
+            evaluation_interval=timedelta(seconds=1),
+        )
+        # Too few rows: the window outlives its duration and keeps counting.
+        await gateway.log_predictions(rows(10), ["UP"] * 10, request_prefix="a")
+        await handle.settled(10)
+        await asyncio.sleep(1.5)
+        assert await handle.drift_reports() == []
+        await gateway.log_predictions(rows(30, seed=4), ["UP"] * 30, request_prefix="b")
+        await eventually(lambda: _reports(handle, 1), within_s=30)
+        report = (await handle.drift_reports())[0]
+        assert report.row_count == 40
+        labels = {"deployment": DEPLOYMENT, "model_version": MODEL_VERSION}
+        top = report.features[0]
+        value = REGISTRY.get_sample_value(
+            "gyre_monitoring_feature_psi", {**labels, "feature": top.feature}
+        )
+        assert value == pytest.approx(top.psi)
+        share = REGISTRY.get_sample_value("gyre_monitoring_drifted_share", labels)
+        assert share == pytest.approx(report.drifted_share)
