@@ -17,6 +17,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import pytest_asyncio
+import structlog
 from google.protobuf.duration_pb2 import Duration
 from inference_helpers import (
     CANARY,
@@ -555,6 +556,27 @@ async def own_triton(tmp_path: Path) -> AsyncIterator[TritonServer]:
 
 
 async def test_triton_outage_is_unavailable_at_once_and_serving_resumes(
+    tmp_path: Path,
+    nats_server: NatsServer,
+    s3_server: SeaweedS3,
+    own_triton: TritonServer,
+    elec2: Elec2,
+) -> None:
+
+    # The server logs every UNAVAILABLE with its traceback; structlog's default (rich,
+    # frame locals) takes hundreds of ms per record on a busy machine, which is the
+    # test process's cost, not the gateway's: render plainly, as services configure it.
+    previous = structlog.get_config()
+    structlog.configure(
+        processors=[structlog.processors.format_exc_info, structlog.processors.KeyValueRenderer()]
+    )
+    try:
+        await _outage(tmp_path, nats_server, s3_server, own_triton, elec2)
+    finally:
+        structlog.configure(**previous)
+
+
+async def _outage(
     tmp_path: Path,
     nats_server: NatsServer,
     s3_server: SeaweedS3,

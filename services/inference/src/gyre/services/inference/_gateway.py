@@ -71,7 +71,6 @@ from gyre.services.inference._triton import (
     OnnxBackend,
     TritonClient,
     TritonRepository,
-    make_input,
     triton_model_name,
 )
 from gyre.validation.v1 import validation_pb2
@@ -1556,7 +1555,7 @@ class Gateway:
             else min(timeout_s, self._settings.triton_timeout_s)
         )
         if count <= limit:
-            inputs = [make_input(s.name, arrays[s.name], s.triton_dtype) for s in specs]
+            inputs = [(s.name, s.triton_dtype, arrays[s.name]) for s in specs]
             return await self._triton.infer(
                 route.triton_model,
                 inputs,
@@ -1570,7 +1569,7 @@ class Gateway:
                 self._triton.infer(
                     route.triton_model,
                     [
-                        make_input(s.name, arrays[s.name][start : start + limit], s.triton_dtype)
+                        (s.name, s.triton_dtype, arrays[s.name][start : start + limit])
                         for s in specs
                     ],
                     route.outputs,

@@ -14,8 +14,6 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from tritonclient.grpc import InferRequestedOutput
-
 from gyre.inference.v1 import deployment_pb2
 from gyre.runtime.errors import FailedPrecondition, InvalidArgument
 from gyre.services.inference import _metrics
@@ -63,7 +61,7 @@ class RouteRuntime:
         self.triton_model = triton_model
         self.signature = signature
         self.stats = stats
-        self.outputs = [InferRequestedOutput(name) for name in signature.output_names]
+        self.outputs = list(signature.output_names)
         labels = (deployment, model_version, self.role_name)
         self.requests = _metrics.REQUESTS.labels(*labels)
         self.latency = _metrics.LATENCY.labels(*labels)
