@@ -90,7 +90,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import pandas as pd
-    from ray.job_submission import JobSubmissionClient
     from support.datasets import ELECTRICITY, datasets_dir
     from support.gyre_services import service_settings
     from support.servers import NatsServer, RayHead, SeaweedS3
@@ -99,6 +98,10 @@ def main() -> int:
     from gyre.sdk import data as sdk_data
     from gyre.services.training.scheduler import TrainingOptions, TrainingSettings
 
+    from gyre.runtime.logging import configure_logging
+    from gyre.runtime.settings import LoggingSettings
+
+    configure_logging(LoggingSettings(level="WARNING"), service_name="benchmark")
     base_dir = datasets_dir()
     if base_dir is None:
         print("the shared datasets are missing (set GYRE_DATASETS_DIR)", file=sys.stderr)
@@ -144,10 +147,17 @@ def main() -> int:
                     ) as gyre,
                 ):
                     version = sdk_data.push(gyre, rows, dataset="bench", target="class").name
-                    jobs = JobSubmissionClient(head.address, headers=head.auth_headers)
+                    # Ray reads RAY_AUTH_MODE when it is imported: only now (head.env set).
                     import ray
+                    from ray.job_submission import JobSubmissionClient
 
-                    ray.init(address=head.gcs_address, logging_level="ERROR")
+                    jobs = JobSubmissionClient(head.address, headers=head.auth_headers)
+
+                    ray.init(
+                        address=head.gcs_address,
+                        _node_ip_address="127.0.0.1",
+                        logging_level="ERROR",
+                    )
 
                     @ray.remote(num_cpus=0.5)
                     def started() -> float:

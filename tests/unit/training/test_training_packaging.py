@@ -6,10 +6,11 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+from support.datasets import BANK_MARKETING, ELECTRICITY, dataset_path
+
 from gyre.common.v1 import value_pb2
 from gyre.services.training import packaging, trainers
 from gyre.training.v1 import run_pb2
-from support.datasets import BANK_MARKETING, ELECTRICITY, dataset_path
 
 ROWS = 3000
 
@@ -83,7 +84,7 @@ def test_bank_marketing_categoricals_are_string_inputs_one_hot_inside_the_graph(
     x = data.x("validation").head(5).copy()
     x["V2"] = "astronaut"
     session = ort.InferenceSession(outcome.onnx_bytes, providers=["CPUExecutionProvider"])
-    labels, probabilities = session.run(None, packaging.onnx_feed(x, data.categorical))
+    _, probabilities = session.run(None, packaging.onnx_feed(x, data.categorical))
     assert probabilities.shape == (5, 2)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
@@ -99,7 +100,7 @@ def test_lightgbm_and_linear_models_convert_with_matching_predictions() -> None:
             _spec(estimator),
             data,
             params=params,
-            sink=lambda n, v, s: points.append((n, v, s)),
+            sink=lambda n, v, s, points=points: points.append((n, v, s)),  # type: ignore[misc]
         )
         assert outcome.parity.passed, (estimator, outcome.parity.message)
         if estimator.startswith("lightgbm"):

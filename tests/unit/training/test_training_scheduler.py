@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+
 from gyre.common.v1 import cause_pb2
 from gyre.data.v1 import data_service_pb2, dataset_pb2
 from gyre.events.v1 import event_pb2
@@ -23,7 +24,6 @@ from gyre.services.training.scheduler import Scheduler, TrainingOptions, sample_
 from gyre.services.training.triggers import Triggers
 from gyre.services.training.worker import JOB_ENV, JobSpec, Outcome
 from gyre.training.v1 import experiment_pb2, run_pb2, trigger_pb2
-from sqlalchemy import select
 
 VERSION = "datasets/elec2/versions/1"
 
@@ -117,8 +117,9 @@ def _make(db: Database, ray: FakeRay, store: FakeStore, **options: Any) -> Env:
 
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'training.db'}"
+async def env(database_url: str) -> AsyncIterator[Env]:
+    """The scheduler on SQLite and on PostgreSQL (the ``database_url`` fixture)."""
+    url = database_url
     await migrate(url, chains=[RUNTIME_MIGRATIONS, TRAINING_MIGRATIONS])
     db = Database(url)
     made = _make(db, FakeRay(), FakeStore(), max_concurrent_runs=1)
@@ -311,7 +312,7 @@ async def test_submit_rejects_bad_input_without_writing(env: Env) -> None:
     missing_experiment.experiment = "experiments/nope"
     with pytest.raises(NotFound):
         await env.scheduler.submit(missing_experiment)
-    runs, _, total = await env.scheduler.search_runs()
+    _, _, total = await env.scheduler.search_runs()
     assert total == 0
 
 
@@ -390,7 +391,11 @@ async def test_search_runs_filters_on_metrics_params_and_orders(env: Env) -> Non
 
 
 def _trigger(kind: int) -> trigger_pb2.Trigger:
-    trigger = trigger_pb2.Trigger(kind=kind, experiment="experiments/exp", enabled=True)  # type: ignore[arg-type]
+    trigger = trigger_pb2.Trigger(
+        kind=kind,  # type: ignore[arg-type]
+        experiment="experiments/exp",
+        enabled=True,
+    )
     trigger.run_template.CopyFrom(_run().spec)
     if kind == cause_pb2.TRIGGER_KIND_NEW_DATA:
         trigger.new_data.dataset = "datasets/elec2"
