@@ -4,6 +4,7 @@ reason, or a retry, never a crash."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import timedelta
@@ -309,3 +310,33 @@ async def test_unknown_versions_and_archived_ones_are_refused(gate: Any, model: 
         await gate_.request_validation(
             "models/m/versions/1", dataset_version="datasets/x/versions/1"
         )
+
+
+async def test_stopping_hands_the_validation_in_progress_back(gate: Any) -> None:
+    gate_, peers, _ = gate
+    peers.block = threading.Event()
+    started = await gate_.request_validation("models/m/versions/1")
+    gate_.start()
+    try:
+        for _ in range(300):
+            if (
+                await gate_.get_validation(started.name)
+            ).state == validation_pb2.VALIDATION_STATE_RUNNING:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the worker never started the validation")
+        await gate_.stop()
+    finally:
+        peers.block.set()
+    async with gate_.db.transaction() as session:
+        record = await session.get(ValidationRecord, started.name.split("/")[1])
+        assert record is not None
+        assert record.state == int(validation_pb2.VALIDATION_STATE_PENDING)
+        assert record.lease_owner is None
+        assert record.attempts == 0
+    pending = await gate_.get_validation(started.name)
+    assert pending.state == validation_pb2.VALIDATION_STATE_PENDING
+    # The next worker resumes it at once.
+    assert await gate_.run_next()
+    assert (await gate_.get_validation(started.name)).verdict == PASSED

@@ -25,6 +25,7 @@ from google.protobuf import field_mask_pb2
 
 from gyre.sdk.client import AsyncGyreClient, GyreClient
 from gyre.sdk.errors import DeadlineExceeded
+from gyre.sdk.models import actor_metadata
 from gyre.validation.v1 import validation_pb2, validation_policy_pb2, validation_service_pb2
 
 __all__ = [
@@ -61,13 +62,15 @@ Client = GyreClient | AsyncGyreClient
 
 def _unary(client: Client, rpc: str, request: Any, post: Callable[[Any], T]) -> T | Awaitable[T]:
     method = getattr(client.validation, rpc)
+    # Who asks (recorded as a validation's creator): $GYRE_ACTOR, else $USER.
+    metadata = actor_metadata()
     if isinstance(client, AsyncGyreClient):
 
         async def run() -> T:
-            return post(await method(request))
+            return post(await method(request, metadata=metadata))
 
         return run()
-    return post(method(request))
+    return post(method(request, metadata=metadata))
 
 
 def policy_name(target: str) -> str:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -122,6 +124,8 @@ def _model_of(version: str) -> str:
 def _resource(record: ValidationRecord) -> v_pb2.Validation:
     validation = v_pb2.Validation()
     validation.ParseFromString(record.resource)
+    # The state column is the truth (claims are taken and released in bulk).
+    validation.state = record.state  # type: ignore[assignment]
     return validation
 
 
@@ -274,8 +278,6 @@ class ValidationGate:
             version does not exist. FailedPrecondition: the version is ARCHIVED or the
             dataset version has no rows in the split to evaluate on.
         """
-        import re
-
         if not re.match(_MODEL_VERSION_NAME, model_version):
             raise InvalidArgument(
                 f"model_version {model_version!r} must be 'models/{{model}}/versions/{{version}}'",
@@ -488,8 +490,6 @@ class ValidationGate:
         except GyreError as exc:
             _log.warning("report %s unreadable (%s); serving the database copy", key, exc)
             return None
-        import hashlib
-
         if hashlib.sha256(data).hexdigest() != validation.report.sha256:
             _log.warning("report %s does not match its sha256; serving the database copy", key)
             return None
@@ -509,8 +509,8 @@ class ValidationGate:
             )
 
     async def stop(self) -> None:
-        """Stop the workers; a validation in progress is taken over later (its lease
-        expires) by this or another process."""
+        """Stop the workers; a validation in progress goes back to PENDING (its claim is
+        released) for the next worker, here or in another process."""
         self._stopping.set()
         self._wakeup.set()
         tasks, self._tasks = self._tasks, []
@@ -519,6 +519,18 @@ class ValidationGate:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # Hand back what this process was evaluating, so that a restart (or another
+        # replica) resumes it at once instead of waiting for the lease to expire.
+        try:
+            released = await self.db.run(self._release_claims)
+        except Exception:
+            _log.exception("could not release the claims of this worker")
+        else:
+            if released:
+                _log.info("released %d validation(s) in progress for another worker", released)
+
+    async def _release_claims(self, session: AsyncSession) -> int:
+        return await _store.release_claims(session, owner=self.owner)
 
     async def _worker_loop(self) -> None:
         while not self._stopping.is_set():
@@ -892,8 +904,6 @@ class ValidationGate:
         markdown = _report.render_markdown(validation, extras)
         key = f"validations/{ident}/report.md"
         data = markdown.encode()
-        import hashlib
-
         try:
             await self.store.put_bytes(key, data, content_type=REPORT_MEDIA_TYPE)
             validation.report.CopyFrom(

@@ -28,6 +28,7 @@ __all__ = [
     "get_validation",
     "list_validations",
     "parse_list_query",
+    "release_claims",
     "renew_lease",
 ]
 
@@ -120,6 +121,23 @@ async def renew_lease(
         .execution_options(synchronize_session=False)
     )
     return getattr(result, "rowcount", 0) == 1
+
+
+async def release_claims(session: AsyncSession, *, owner: str) -> int:
+    """Put the validations ``owner`` is evaluating back to PENDING (a clean shutdown:
+    the interrupted attempt does not count). Returns how many."""
+    result = await session.execute(
+        update(ValidationRecord)
+        .where(ValidationRecord.lease_owner == owner, ValidationRecord.state == RUNNING)
+        .values(
+            state=PENDING,
+            lease_owner=None,
+            lease_until=None,
+            attempts=ValidationRecord.attempts - 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # ---------------------------------------------------------------------------- listing
