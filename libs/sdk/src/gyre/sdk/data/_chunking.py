@@ -29,12 +29,13 @@ __all__ = [
     "Chunk",
     "ChunkedFile",
     "chunk_file",
+    "file_sha256",
     "iter_chunks",
     "read_chunk",
 ]
 
 # FastCDC sizes: appending or inserting rows changes about one chunk of ~1 MiB.
-MIN_CHUNK_BYTES: Final = 256 * 1024
+MIN_CHUNK_BYTES: Final = 512 * 1024
 AVG_CHUNK_BYTES: Final = 1024 * 1024
 MAX_CHUNK_BYTES: Final = 4 * 1024 * 1024
 _HASH_THREADS: Final = 1
@@ -136,12 +137,26 @@ def chunk_file(
     path: str | os.PathLike[str],
     *,
     on_bytes: Callable[[int], None] | None = None,
+    file_digest: bool = True,
 ) -> ChunkedFile:
-    """Chunk and hash a file: its chunks and whole-file SHA-256."""
-    whole = hashlib.sha256()
+    """Chunk and hash a file: its chunks and whole-file SHA-256.
+
+    With ``file_digest=False`` the whole-file SHA-256 is left empty (``push`` computes it
+    in another thread while chunks upload; see :func:`file_sha256`).
+    """
+    whole = hashlib.sha256() if file_digest else None
     chunks = list(iter_chunks(path, on_bytes=on_bytes, whole_file=whole))
     size = sum(chunk.length for chunk in chunks)
-    return ChunkedFile(Path(path), size, whole.hexdigest(), chunks)
+    return ChunkedFile(Path(path), size, whole.hexdigest() if whole is not None else "", chunks)
+
+
+def file_sha256(path: str | os.PathLike[str], *, block: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in ``block``-byte pieces (GIL released while hashing)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while data := handle.read(block):
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def read_chunk(fd: int, chunk: Chunk) -> bytes:

@@ -14,7 +14,7 @@ from typing import Any, Final
 from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2, manifest_pb2
 from gyre.sdk.data import _http
-from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, read_chunk
+from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, file_sha256, read_chunk
 from gyre.sdk.errors import (
     DataLoss,
     DeadlineExceeded,
@@ -184,9 +184,16 @@ def push(
     stats.total_bytes = total
     bar = _bar(progress, total, "hashing")
     chunked: list[tuple[str, ChunkedFile]] = []
+    # Whole-file digests are only needed at commit: computed by a thread of their own
+    # while chunks are cut, hashed and uploaded.
+    digester = ThreadPoolExecutor(1)
+    file_digests = {rel: digester.submit(file_sha256, full) for rel, full in files}
+    digester.shutdown(wait=False)
     try:
         for rel, full in files:
-            chunked.append((rel, chunk_file(full, on_bytes=_tick(bar, on_bytes))))
+            chunked.append(
+                (rel, chunk_file(full, on_bytes=_tick(bar, on_bytes), file_digest=False))
+            )
     finally:
         if bar is not None:
             bar.close()
@@ -214,7 +221,7 @@ def push(
             manifest_pb2.ManifestFile(
                 path=rel,
                 size_bytes=cf.size,
-                sha256=cf.sha256,
+                sha256=file_digests[rel].result(),
                 format=_format_of(rel),  # type: ignore[arg-type]
                 chunks=[
                     manifest_pb2.ChunkRef(sha256=c.sha256, offset=c.offset, length=c.length)
