@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,7 @@ __all__ = [
     "MonitorHandle",
     "Registry",
     "eventually",
+    "registry_with",
 ]
 
 
@@ -113,7 +115,7 @@ class Gateway:
     async def log_predictions(
         self,
         frame: pd.DataFrame,
-        predictions: Sequence[str],
+        predictions: Sequence[Any],
         probabilities: np.ndarray | None = None,
         *,
         request_prefix: str,
@@ -121,11 +123,12 @@ class Gateway:
         deployment: str = DEPLOYMENT,
         model_version: str = MODEL_VERSION,
         classes: Sequence[str] = ("DOWN", "UP"),
+        columns: Sequence[str] = ELEC2_FEATURES,
     ) -> list[str]:
         """Log ``frame``'s rows with their predictions; returns the request ids."""
         request_ids = []
         start = datetime(2026, 1, 1, tzinfo=UTC)
-        rows = frame[ELEC2_FEATURES].to_dict("records")
+        rows = frame[list(columns)].to_dict("records")
         for lo in range(0, len(rows), batch):
             payload = inference_events_pb2.InferencePredictionLogged(
                 deployment=deployment, sample_rate=1.0
@@ -140,8 +143,15 @@ class Gateway:
                     role=deployment_pb2.ROUTE_ROLE_CHAMPION,
                 )
                 for name, value in rows[i].items():
-                    record.features.values[name].double_value = float(value)
-                record.prediction.prediction.string_value = str(predictions[i])
+                    if isinstance(value, str):
+                        record.features.values[name].string_value = value
+                    else:
+                        record.features.values[name].double_value = float(value)
+                prediction = predictions[i]
+                if isinstance(prediction, int | np.integer):
+                    record.prediction.prediction.int64_value = int(prediction)
+                else:
+                    record.prediction.prediction.string_value = str(prediction)
                 if probabilities is not None:
                     for k, label in enumerate(classes):
                         record.prediction.probabilities[label] = float(probabilities[i, k])
@@ -190,6 +200,36 @@ class Registry:
     version: Any  # gyre.data.v1.DatasetVersion
 
 
+@asynccontextmanager
+async def registry_with(
+    tmp_path: Path,
+    nats_settings: NatsSettings,
+    nats_server: Any,
+    s3_server: Any,
+    frame: pd.DataFrame,
+    *,
+    dataset: str,
+    target: str,
+) -> AsyncIterator[Registry]:
+    """The real data registry, in-process, with ``frame`` pushed as ``dataset``."""
+    from support.gyre_services import service_settings
+
+    from gyre.sdk.data import push_async
+
+    settings = service_settings(
+        "data_registry", tmp_path / f"data-registry-{dataset}", nats=nats_server, s3=s3_server
+    ).model_copy(update={"nats": nats_settings})
+    csv = tmp_path / f"{dataset}.csv"
+    frame.to_csv(csv, index=False)
+    async with running_service("data_registry", settings) as server:
+        client = AsyncGyreClient(addresses={"data_registry": server.target})
+        try:
+            version = await push_async(client, csv, dataset=dataset, target=target)
+        finally:
+            await client.close()
+        yield Registry(target=server.target, version=version)
+
+
 @pytest.fixture
 async def data_registry(
     tmp_path: Path,
@@ -199,22 +239,16 @@ async def data_registry(
     elec2: pd.DataFrame,
 ) -> AsyncIterator[Registry]:
     """The data registry with Elec2's first year pushed (target ``class``) as the reference."""
-    from support.gyre_services import service_settings
-
-    from gyre.sdk.data import push_async
-
-    settings = service_settings(
-        "data_registry", tmp_path / "data-registry", nats=nats_server, s3=s3_server
-    ).model_copy(update={"nats": nats_settings})
-    csv = tmp_path / "elec2-first-year.csv"
-    elec2.iloc[:FIRST_YEAR_ROWS].to_csv(csv, index=False)
-    async with running_service("data_registry", settings) as server:
-        client = AsyncGyreClient(addresses={"data_registry": server.target})
-        try:
-            version = await push_async(client, csv, dataset="elec2-first-year", target="class")
-        finally:
-            await client.close()
-        yield Registry(target=server.target, version=version)
+    async with registry_with(
+        tmp_path,
+        nats_settings,
+        nats_server,
+        s3_server,
+        elec2.iloc[:FIRST_YEAR_ROWS],
+        dataset="elec2-first-year",
+        target="class",
+    ) as registry:
+        yield registry
 
 
 @dataclass
@@ -306,7 +340,6 @@ def monitoring_settings(
 @pytest.fixture
 async def monitor_factory(tmp_path: Path, nats_settings: NatsSettings) -> AsyncIterator[Any]:
     """``async with monitor_factory(database_url=..., **options) as handle``."""
-    from contextlib import asynccontextmanager
 
     @asynccontextmanager
     async def start(
