@@ -125,8 +125,8 @@ async def test_depth_one_tree_fails_non_regression_against_a_stronger_champion(
     candidate_accuracy = {m.name: m.value for m in validation.candidate_metrics}["accuracy"]
     champion_accuracy = {m.name: m.value for m in validation.champion_metrics}["accuracy"]
     assert check.observed_value == pytest.approx(candidate_accuracy)
-    assert check.threshold == pytest.approx(champion_accuracy - 0.01)
-    assert candidate_accuracy < champion_accuracy - 0.01
+    assert check.threshold == pytest.approx(champion_accuracy - 0.02)
+    assert candidate_accuracy < champion_accuracy - 0.02
     assert champion.name in check.message
     rejected = await gate_stack.status_of(candidate.name, REJECTED)
     assert "non_regression:accuracy" in rejected.status_message
