@@ -305,3 +305,29 @@ async def test_reference_and_baseline_found_through_the_model_registry(
             performance = (await handle.performance_reports())[0]
             accuracy = {m.metric: m for m in performance.metrics}["accuracy"]
             assert accuracy.baseline_value == pytest.approx(held_out_accuracy)
+
+
+async def test_open_windows_survive_a_restart(
+    monitor_factory: Any,
+    gateway: Gateway,
+    first_year: pd.DataFrame,
+    data_registry: Registry,
+    tmp_path: Any,
+) -> None:
+    """A graceful stop checkpoints the open windows; the next start goes on counting."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'monitor-restart.db'}"
+    peers = {"data_registry": data_registry.target}
+    rows = first_year.sample(n=600, random_state=9)
+    async with monitor_factory(database_url=url, peers=peers) as handle:
+        await start_monitoring(handle, gateway, data_registry)
+        await gateway.log_predictions(rows.iloc[:300], ["UP"] * 300, request_prefix="a")
+        await handle.settled(300)
+    async with monitor_factory(database_url=url, peers=peers) as handle:
+        await gateway.log_predictions(rows.iloc[300:], ["UP"] * 300, request_prefix="b")
+        await handle.settled(300)  # counters are per process: this one saw 300
+        response = await handle.client.monitoring.EvaluateNow(
+            monitoring_service_pb2.EvaluateNowRequest(deployment="deployments/elec2")
+        )
+        assert response.drift_report.row_count == 600
+        counts = {f.feature: sum(f.current.counts) for f in response.drift_report.features}
+        assert set(counts.values()) == {600}

@@ -54,6 +54,7 @@ def build_monitor(
             wait_initial_s=options.webhook_wait_initial_s,
         ),
         tick_s=options.tick_s,
+        checkpoint_interval_s=options.checkpoint_interval_s,
     )
 
 

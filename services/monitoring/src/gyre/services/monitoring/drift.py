@@ -508,6 +508,68 @@ class DriftWindow:
         self.missing_rows += lacking_rows
         return lacking_rows
 
+    def to_state(self) -> dict[str, Any]:
+        """A JSON-able checkpoint of the window (restored by :meth:`from_state`)."""
+        return {
+            "reference": self.reference.dataset_version,
+            "features": {
+                name: {"counts": c.counts.tolist(), "nulls": c.nulls}
+                for name, c in self.features.items()
+            },
+            "prediction": (
+                {"counts": self.prediction.counts.tolist(), "nulls": self.prediction.nulls}
+                if self.prediction is not None
+                else None
+            ),
+            "row_count": self.row_count,
+            "opened_at": self.opened_at.isoformat(),
+            "first_time": self.first_time.isoformat() if self.first_time else None,
+            "last_time": self.last_time.isoformat() if self.last_time else None,
+            "missing": self.missing,
+            "unreferenced": self.unreferenced,
+            "missing_rows": self.missing_rows,
+        }
+
+    @classmethod
+    def from_state(
+        cls, deployment: str, model_version: str, reference: Reference, state: Mapping[str, Any]
+    ) -> DriftWindow:
+        """A window from :meth:`to_state`'s checkpoint, on ``reference``.
+
+        Raises:
+            ValueError: the checkpoint does not fit the reference (other dataset version,
+                features or bins).
+        """
+        if state.get("reference") != reference.dataset_version:
+            raise ValueError("checkpoint of another reference")
+        window = cls(
+            deployment, model_version, reference, datetime.fromisoformat(state["opened_at"])
+        )
+        features = state["features"]
+        if set(features) != set(window.features):
+            raise ValueError("checkpoint of other features")
+        counters = list(window.features.items())
+        if window.prediction is not None and state.get("prediction") is not None:
+            counters.append(("__prediction__", window.prediction))
+            features = {**features, "__prediction__": state["prediction"]}
+        for name, counter in counters:
+            counts = np.asarray(features[name]["counts"], dtype=np.int64)
+            if counts.shape != counter.counts.shape:
+                raise ValueError(f"checkpoint of other bins for {name!r}")
+            counter.counts = counts
+            counter.nulls = int(features[name]["nulls"])
+        window.row_count = int(state["row_count"])
+        window.first_time = (
+            datetime.fromisoformat(state["first_time"]) if state.get("first_time") else None
+        )
+        window.last_time = (
+            datetime.fromisoformat(state["last_time"]) if state.get("last_time") else None
+        )
+        window.missing = {k: int(v) for k, v in state.get("missing", {}).items()}
+        window.unreferenced = {k: int(v) for k, v in state.get("unreferenced", {}).items()}
+        window.missing_rows = int(state.get("missing_rows", 0))
+        return window
+
     def evaluate(
         self,
         *,

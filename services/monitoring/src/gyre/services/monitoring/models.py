@@ -28,6 +28,7 @@ __all__ = [
     "DeploymentRecord",
     "DriftReportRecord",
     "MonitoringBase",
+    "OpenWindowRecord",
     "PerformanceReportRecord",
     "PolicyRecord",
 ]
@@ -140,6 +141,19 @@ class BaselineRecord(MonitoringBase):
     model_version: Mapped[str] = mapped_column(String(_NAME), primary_key=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
     validation: Mapped[str] = mapped_column(String(_NAME), default="")
+    update_time: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OpenWindowRecord(MonitoringBase):
+    """A checkpoint of an open window (drift or performance), restored after a restart."""
+
+    __tablename__ = "monitoring_open_windows"
+
+    deployment: Mapped[str] = mapped_column(String(_NAME), primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(_NAME), primary_key=True)
+    # "drift" or "performance".
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
     update_time: Mapped[datetime] = mapped_column(UtcDateTime)
 
 

@@ -23,9 +23,10 @@ Flow:
    alerts again only after the policy's ``alert_cooldown`` since the deployment's last
    alert of that kind. So one episode fires one event.
 
-Open windows live in memory (O(bins) per feature each); a restart loses the rows of
-the windows open at that moment (the reports, alerts and policies are in the
-database), and the feedback join buffer.
+Open windows live in memory (O(bins) per feature each) and are checkpointed to the
+database periodically and at a graceful stop, then restored at start; rows taken in
+after the last checkpoint of a crashed process are missing from their window (never
+counted twice). The feedback join buffer is memory only.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ from gyre.services.monitoring.performance import (
     JoinedPrediction,
     PerformanceWindow,
     evaluate_performance,
+    performance_from_state,
+    performance_state,
     performance_summary,
 )
 from gyre.services.monitoring.policy import EffectivePolicy, default_policy
@@ -102,6 +105,8 @@ CONSUMED_EVENT_TYPES: Final = (
 _MAX_EVENT_REPORT_BYTES: Final = 256 * 1024
 #: Seconds between checks of open windows (each policy's evaluation interval applies on top).
 DEFAULT_TICK_S: Final = 0.5
+#: Seconds between checkpoints of the open windows (and one at a graceful stop).
+DEFAULT_CHECKPOINT_INTERVAL_S: Final = 30.0
 
 Key = tuple[str, str]
 
@@ -179,6 +184,7 @@ class Monitor:
         webhook: WebhookSender | None = None,
         clock: Callable[[], datetime] = utcnow,
         tick_s: float = DEFAULT_TICK_S,
+        checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
         metrics: MonitorMetrics | None = None,
     ) -> None:
         self._db = db
@@ -202,6 +208,9 @@ class Monitor:
         self._task: asyncio.Task[None] | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._checkpoint_interval_s = checkpoint_interval_s
+        self._dirty = False
+        self._last_checkpoint = 0.0
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -215,6 +224,7 @@ class Monitor:
             pending = await store.pending_webhooks(session)
         for row in pending:
             self._spawn_delivery(row.id, row.webhook_url, store.alert_to_proto(row))
+        await self._restore()
         self._task = asyncio.create_task(self._run(), name="monitoring-evaluator")
 
     async def stop(self) -> None:
@@ -225,12 +235,61 @@ class Monitor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            await self.evaluate_closed()
+            await self.checkpoint()
+        except Exception:
+            _log.exception("monitoring: final evaluation or checkpoint failed")
         for task in list(self._deliveries):
             task.cancel()
         for task in list(self._deliveries):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._webhook.close()
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    async def checkpoint(self) -> None:
+        """Save the open windows (restored at the next start)."""
+        windows: list[tuple[str, str, str, dict[str, Any]]] = [
+            (key[0], key[1], "drift", window.to_state()) for key, window in self._drift.items()
+        ]
+        windows += [
+            (key[0], key[1], "performance", performance_state(window))
+            for key, window in self._performance.items()
+        ]
+        self._dirty = False
+        self._last_checkpoint = asyncio.get_running_loop().time()
+        async with self._db.transaction() as session:
+            await store.save_open_windows(session, windows, self._clock())
+
+    async def _restore(self) -> None:
+        async with self._db.transaction() as session:
+            rows = await store.load_open_windows(session)
+        for row in rows:
+            key = (row.deployment, row.model_version)
+            if row.deployment not in self._known:
+                continue
+            try:
+                if row.kind == "drift":
+                    reference = await self._reference(row.deployment, row.model_version)
+                    if reference is None:
+                        raise ValueError("no reference profile now")
+                    self._drift[key] = DriftWindow.from_state(
+                        row.deployment, row.model_version, reference, row.state
+                    )
+                elif row.kind == "performance":
+                    self._performance[key] = performance_from_state(
+                        row.deployment, row.model_version, row.state
+                    )
+            except (ValueError, KeyError, TypeError) as exc:
+                _log.warning(
+                    "monitoring: dropped the checkpointed %s window of %s %s: %s",
+                    row.kind,
+                    row.deployment,
+                    row.model_version,
+                    exc,
+                )
 
     # -- policies and deployments -------------------------------------------------------
 
@@ -404,6 +463,7 @@ class Monitor:
     def ingest(self, groups: Iterable[_ParsedGroup]) -> None:
         """Apply parsed records (after their event committed)."""
         now = self._clock()
+        self._dirty = True
         stats = self.stats
         for group in groups:
             n = len(group.columns)
@@ -466,6 +526,7 @@ class Monitor:
     def ingest_feedback(self, entries: Iterable[tuple[str, int, value_pb2.Value]]) -> None:
         """Join feedback to retained predictions (after its event committed)."""
         now = self._clock()
+        self._dirty = True
         for request_id, row_index, truth in entries:
             self.stats.feedback_entries += 1
             joined = self.join.pop(request_id, row_index, now)
@@ -496,6 +557,7 @@ class Monitor:
     # -- windows ------------------------------------------------------------------------
 
     def _close_drift(self, key: Key) -> DriftWindow | None:
+        self._dirty = True
         window = self._drift.pop(key, None)
         if window is not None and window.row_count:
             self._closed.append(_Closed(key, drift=window))
@@ -503,6 +565,7 @@ class Monitor:
         return window
 
     def _close_performance(self, key: Key) -> PerformanceWindow | None:
+        self._dirty = True
         window = self._performance.pop(key, None)
         if window is not None and len(window):
             self._closed.append(_Closed(key, performance=window))
@@ -536,6 +599,9 @@ class Monitor:
             try:
                 self._check_time_windows(self._clock())
                 await self.evaluate_closed()
+                loop_time = asyncio.get_running_loop().time()
+                if self._dirty and loop_time - self._last_checkpoint >= self._checkpoint_interval_s:
+                    await self.checkpoint()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -602,6 +668,7 @@ class Monitor:
         key = (deployment, window.model_version)
         async with self._lock:
             self._drift.pop(key, None)
+            self._dirty = True
             drift = await self._evaluate_drift(window)
             performance_report = None
             perf = self._performance.get(key)

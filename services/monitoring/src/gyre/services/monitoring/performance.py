@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -171,6 +171,36 @@ class PerformanceWindow:
                 self.last_time = joined.time
 
 
+def performance_state(window: PerformanceWindow) -> dict[str, Any]:
+    """A JSON-able checkpoint of a performance window."""
+    return {
+        "opened_at": window.opened_at.isoformat(),
+        "y_true": list(window.y_true),
+        "y_pred": list(window.y_pred),
+        "probabilities": [dict(p) for p in window.probabilities],
+        "first_time": window.first_time.isoformat() if window.first_time else None,
+        "last_time": window.last_time.isoformat() if window.last_time else None,
+    }
+
+
+def performance_from_state(
+    deployment: str, model_version: str, state: Mapping[str, Any]
+) -> PerformanceWindow:
+    """A performance window from :func:`performance_state`'s checkpoint."""
+    window = PerformanceWindow(
+        deployment, model_version, datetime.fromisoformat(state["opened_at"])
+    )
+    window.y_true = list(state["y_true"])
+    window.y_pred = list(state["y_pred"])
+    window.probabilities = [dict(p) for p in state["probabilities"]]
+    if len(window.y_pred) != len(window.y_true) or len(window.probabilities) != len(window.y_true):
+        raise ValueError("inconsistent performance checkpoint")
+    first, last = state.get("first_time"), state.get("last_time")
+    window.first_time = datetime.fromisoformat(first) if first else None
+    window.last_time = datetime.fromisoformat(last) if last else None
+    return window
+
+
 def _is_regression(values: Iterable[Label]) -> bool:
     return all(isinstance(v, float) for v in values)
 
@@ -307,4 +337,4 @@ def performance_summary(report: report_pb2.PerformanceReport) -> str:
     return "; ".join(parts) or "no metrics"
 
 
-__all__ += ["performance_summary"]
+__all__ += ["performance_from_state", "performance_state", "performance_summary"]

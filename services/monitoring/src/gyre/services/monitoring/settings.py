@@ -17,6 +17,8 @@ class MonitorOptions(BaseModel, extra="forbid"):
     join_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
     # Seconds between checks of open windows for closing by time.
     tick_s: float = Field(default=0.5, gt=0)
+    # Seconds between checkpoints of the open windows (one more at a graceful stop).
+    checkpoint_interval_s: float = Field(default=30.0, gt=0)
     # Webhook attempts per alert, per-attempt timeout and first backoff (seconds).
     webhook_attempts: int = Field(default=5, ge=1)
     webhook_timeout_s: float = Field(default=5.0, gt=0)

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from google.protobuf import timestamp_pb2
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +26,7 @@ from gyre.services.monitoring.models import (
     BaselineRecord,
     DeploymentRecord,
     DriftReportRecord,
+    OpenWindowRecord,
     PerformanceReportRecord,
     PolicyRecord,
 )
@@ -153,6 +154,31 @@ async def load_policies(
     """Every stored policy by deployment."""
     rows = await session.scalars(select(PolicyRecord))
     return {r.deployment: monitoring_policy_pb2.MonitoringPolicy.FromString(r.policy) for r in rows}
+
+
+# -- open windows -------------------------------------------------------------------------
+
+
+async def save_open_windows(
+    session: AsyncSession, windows: Sequence[tuple[str, str, str, dict[str, Any]]], now: datetime
+) -> None:
+    """Replace the checkpoints with ``(deployment, model_version, kind, state)`` rows."""
+    await session.execute(delete(OpenWindowRecord))
+    for deployment, model_version, kind, state in windows:
+        session.add(
+            OpenWindowRecord(
+                deployment=deployment,
+                model_version=model_version,
+                kind=kind,
+                state=state,
+                update_time=now,
+            )
+        )
+
+
+async def load_open_windows(session: AsyncSession) -> list[OpenWindowRecord]:
+    """Every checkpointed open window."""
+    return list(await session.scalars(select(OpenWindowRecord)))
 
 
 # -- baselines ----------------------------------------------------------------------------
@@ -575,4 +601,4 @@ async def list_alerts(
     return [alert_to_proto(r) for r in rows[: page.size]], token
 
 
-__all__ += ["get_policy", "pending_webhooks"]
+__all__ += ["get_policy", "load_open_windows", "pending_webhooks", "save_open_windows"]
