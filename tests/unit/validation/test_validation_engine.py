@@ -12,7 +12,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeClassifier
-from support.datasets import ELECTRICITY, dataset_path
+from support.datasets import BANK_MARKETING, ELECTRICITY, dataset_path
 from support.onnx_models import OnnxModel, train_onnx
 
 from gyre.common.v1 import value_pb2
@@ -444,3 +444,57 @@ def test_report_lists_every_check_with_observed_value_threshold_and_verdict(
     page = render_html(validation, result.extras)
     assert page.startswith("<!doctype html>")
     assert "non_regression:accuracy" in page
+
+
+def test_categorical_inputs_and_integer_labels_on_bank_marketing() -> None:
+    frame = pd.read_csv(dataset_path(BANK_MARKETING)).sample(n=4000, random_state=5)
+    train, test = frame.iloc[:3000], frame.iloc[3000:]
+    model = train_onnx(train, "Class", RandomForestClassifier(n_estimators=10, random_state=0))
+    assert model.categorical_columns  # job, marital, ... are string inputs
+    policy = builtin_default_policy()
+    policy.leakage_check_enabled = False
+    policy.metric_thresholds.add(metric="roc_auc", value=0.7)
+    policy.slice_rules.add(
+        column="V2",
+        equals=value_pb2.Value(string_value="student"),
+        metric="accuracy",
+        threshold=0.5,
+        min_rows=5,
+    )
+    loaded = load_model(model.onnx_bytes, signature=model.signature)
+    inputs = EvaluationInputs(
+        policy=check_policy(policy), target_column="Class", candidate_signature=model.signature
+    )
+    result = evaluate(loaded, None, _batches(test), inputs)
+    checks = _by_name(result.checks)
+    assert loaded.classes == ["1", "2"]
+    assert result.extras["confusion_matrix"]["labels"] == ["1", "2"]
+    assert checks["threshold:roc_auc"].verdict == PASSED
+    assert checks["slice:V2=student:accuracy"].verdict in (PASSED, FAILED)
+    assert result.verdict != v_pb2.VALIDATION_VERDICT_ERROR
+
+
+def test_multiclass_metrics_on_iris() -> None:
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame.sample(frac=1.0, random_state=0)
+    # skl2onnx renames inputs like "petal length (cm)"; the convention needs plain names.
+    iris.columns = [c.replace(" (cm)", "").replace(" ", "_") for c in iris.columns]
+    train, test = iris.iloc[:100], iris.iloc[100:]
+    model = train_onnx(train, "target", DecisionTreeClassifier(max_depth=3, random_state=0))
+    policy = builtin_default_policy()
+    policy.leakage_check_enabled = False
+    policy.metric_thresholds.add(metric="f1", value=0.8)
+    policy.metric_thresholds.add(metric="roc_auc", value=0.8)
+    loaded = load_model(model.onnx_bytes, signature=model.signature)
+    inputs = EvaluationInputs(
+        policy=check_policy(policy), target_column="target", candidate_signature=model.signature
+    )
+    result = evaluate(loaded, loaded, _batches(test), inputs)
+    checks = _by_name(result.checks)
+    assert loaded.classes == ["0", "1", "2"]
+    assert result.test_row_count == 50
+    assert checks["sample_size"].verdict == PASSED  # 50 >= the default 20
+    assert checks["threshold:f1"].verdict == PASSED
+    assert checks["threshold:roc_auc"].verdict == PASSED
+    assert len(result.extras["confusion_matrix"]["counts"]) == 3
