@@ -7,6 +7,8 @@ own deployment id (so its own Triton models) and its own registered model.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -63,6 +65,9 @@ async def stack(
         elec2=elec2,
     ) as running:
         yield running
+
+
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[")
 
 
 def _model() -> str:
@@ -625,3 +630,62 @@ async def _outage(
         await eventually(served)
         answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
         assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_cli_deploys_predicts_and_records_feedback(stack: Stack, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gyre.cli.main import _load_plugins, app
+
+    _load_plugins()
+    elec2 = stack.elec2
+    model = _model()
+    v1 = await stack.register(model, elec2.champion.onnx_bytes, elec2.champion.signature)
+    v2 = await stack.register(model, elec2.challenger.onnx_bytes, elec2.challenger.signature)
+    env = {
+        "GYRE_INFERENCE_ADDRESS": stack.gateway,
+        "GYRE_MODEL_REGISTRY_ADDRESS": stack.registry,
+        "GYRE_HOME": str(tmp_path),
+    }
+    runner = CliRunner()
+
+    async def gyre(*args: str) -> str:
+        # The blocking client must not run on the loop that serves the gateway.
+        result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+        assert result.exit_code == 0, result.output
+        # The in-process gateway's log lines (structlog prints to stdout) are not ours.
+        return "\n".join(line for line in result.stdout.splitlines() if not _LOG_LINE.match(line))
+
+    shown = await gyre(
+        "deploy", model, "--version", "1", "--name", f"{model}-live", "--allow-unvalidated"
+    )
+    assert "SERVING" in shown
+    assert f"{model}/versions/1 champion 100%" in shown
+    record = {c: float(elec2.frame[c].iloc[7]) for c in elec2.champion.feature_columns}
+    answer = json.loads(await gyre("predict", f"{model}-live", "--json", json.dumps([record])))
+    assert answer["model_version"] == v1
+    assert answer["predictions"][0]["prediction"]["string_value"] in {"UP", "DOWN"}
+    csv_file = tmp_path / "rows.csv"
+    elec2.rows(0, 5).to_csv(csv_file, index=False)
+    by_csv = json.loads(
+        await gyre("predict", f"{model}-live", "--csv", str(csv_file), "--drop", "class")
+    )
+    assert len(by_csv["predictions"]) == 5
+    assert "recorded" in await gyre("feedback", f"{model}-live", answer["request_id"], "UP")
+    await gyre("rollout", f"{model}-live", "2", "--weight", "30", "--allow-unvalidated")
+    assert f"{model}/versions/2 canary 30%" in await gyre("deployments", "show", f"{model}-live")
+    await gyre("promote", f"{model}-live", "--reason", "looks good")
+    listed = await gyre("deployments", "ls", "--model", model)
+    assert f"{model}/versions/2 champion 100%" in listed
+    history = await gyre("deployments", "history", f"{model}-live")
+    assert history.splitlines()[0].split()[2] == "PROMOTED"
+    assert "looks good" in history.splitlines()[0]
+    as_json = json.loads(await gyre("deployments", "show", f"{model}-live", "--json"))
+    assert as_json["previous_champion"] == v1
+    assert as_json["routes"][0]["model_version"] == v2
+    await gyre("rollback", f"{model}-live", "--reason", "revert")
+    failed = await asyncio.to_thread(
+        runner.invoke, app, ["predict", f"{model}-live", "--json", '[{"nope": 1}]'], env=env
+    )
+    assert failed.exit_code == 1
+    assert "InvalidArgument" in failed.output

@@ -1,0 +1,270 @@
+"""Client-side helpers for the inference gateway (``gyre.inference.v1.InferenceService``).
+
+Each helper takes a blocking :class:`~gyre.sdk.GyreClient` (and returns the result)
+or an :class:`~gyre.sdk.AsyncGyreClient` (and returns an awaitable)::
+
+    from gyre.sdk import GyreClient
+    from gyre.sdk.inference import deploy, predict, record_feedback
+
+    with GyreClient() as gyre:
+        deployment = deploy(gyre, "elec2", version=3, name="elec2-live")
+        answer = predict(gyre, "elec2-live", [{"nswprice": 0.05, "day": 2, ...}])
+        print(answer.model_version, answer.predictions[0].prediction.string_value)
+        record_feedback(gyre, "elec2-live", answer.request_id, "UP")
+
+Rows are dicts of column name to a Python scalar (``None``/NaN for missing values):
+floats become ``double_value``, ints ``int64_value``, strings ``string_value``,
+bools ``bool_value``; the gateway converts them to the model's signature and answers
+INVALID_ARGUMENT (``InvalidArgument``) naming the expected inputs when they do not fit.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from gyre.common.v1 import value_pb2
+from gyre.inference.v1 import deployment_pb2, inference_service_pb2, prediction_pb2
+from gyre.sdk.client import AsyncGyreClient, GyreClient
+
+__all__ = [
+    "deploy",
+    "deployment_name",
+    "predict",
+    "promote",
+    "record_feedback",
+    "record_feedback_batch",
+    "rollback",
+    "rollout",
+    "to_row",
+    "to_value",
+]
+
+T = TypeVar("T")
+R = TypeVar("R")
+Client = GyreClient | AsyncGyreClient
+
+
+def deployment_name(deployment: str) -> str:
+    """``"deployments/x"`` for ``"x"`` or ``"deployments/x"``."""
+    return deployment if deployment.startswith("deployments/") else f"deployments/{deployment}"
+
+
+def _model(model: str) -> str:
+    return model if model.startswith("models/") else f"models/{model}"
+
+
+def _version(model: str, version: int | str) -> str:
+    text = str(version)
+    return text if text.startswith("models/") else f"{_model(model)}/versions/{text}"
+
+
+def to_value(value: Any) -> value_pb2.Value:
+    """A ``gyre.common.v1.Value`` holding a Python scalar (None/NaN: null)."""
+    cell = value_pb2.Value()
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        cell.null_value = 0  # type: ignore[assignment]
+    elif isinstance(value, bool):
+        cell.bool_value = value
+    elif isinstance(value, int):
+        cell.int64_value = value
+    elif isinstance(value, float):
+        cell.double_value = value
+    elif isinstance(value, bytes):
+        cell.bytes_value = value
+    elif hasattr(value, "item"):  # numpy scalars
+        return to_value(value.item())
+    else:
+        cell.string_value = str(value)
+    return cell
+
+
+def to_row(record: Mapping[str, Any]) -> value_pb2.Row:
+    """A ``gyre.common.v1.Row`` from a dict of column name to scalar."""
+    row = value_pb2.Row()
+    for column, value in record.items():
+        row.values[column].CopyFrom(to_value(value))
+    return row
+
+
+def _then(result: Any, after: Callable[[Any], R]) -> R | Awaitable[R]:
+    if isinstance(result, Awaitable):
+
+        async def finish() -> R:
+            return after(await result)
+
+        return finish()
+    return after(result)
+
+
+def deploy(
+    client: Client,
+    model: str,
+    *,
+    version: int | str | None = None,
+    name: str | None = None,
+    allow_unvalidated: bool = False,
+    sample_rate: float = 0.0,
+    policy: deployment_pb2.RolloutPolicy | None = None,
+) -> Any:
+    """Create a deployment of ``model`` (``"fraud"`` or ``"models/fraud"``).
+
+    ``version`` (a number, an alias such as ``"champion"``, or a full version name)
+    becomes the champion; without it the deployment waits for the model's next version
+    that passes validation (``auto_rollout_on_validation``). ``name`` defaults to the
+    model id. Returns the ``Deployment`` (awaitable with an async client).
+
+    Raises:
+        AlreadyExists, NotFound, FailedPrecondition (version not VALIDATED unless
+        ``allow_unvalidated``), InvalidArgument, Unavailable (Triton).
+    """
+    model_name = _model(model)
+    deployment_id = (name or model_name.removeprefix("models/")).removeprefix("deployments/")
+    rollout_policy = deployment_pb2.RolloutPolicy()
+    if policy is not None:
+        rollout_policy.CopyFrom(policy)
+    deployment = deployment_pb2.Deployment(
+        registered_model=model_name,
+        rollout_policy=rollout_policy,
+        prediction_log_sample_rate=sample_rate,
+    )
+    if version is None:
+        deployment.rollout_policy.auto_rollout_on_validation = True
+    else:
+        deployment.routes.add(
+            model_version=_version(model_name, version),
+            role=deployment_pb2.ROUTE_ROLE_CHAMPION,
+            weight=100,
+        )
+    request = inference_service_pb2.CreateDeploymentRequest(
+        deployment_id=deployment_id, deployment=deployment, allow_unvalidated=allow_unvalidated
+    )
+    return _then(client.inference.CreateDeployment(request), lambda r: r.deployment)
+
+
+def predict(
+    client: Client,
+    deployment: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    request_id: str = "",
+    routing_key: str = "",
+    model_version: str = "",
+    include_tensors: bool = False,
+    timeout: float | None = None,
+) -> Any:
+    """Predict ``rows`` (dicts of column -> scalar) on ``deployment``.
+
+    Returns the ``PredictResponse`` (request id, serving version and role, one
+    ``RowPrediction`` per row); awaitable with an async client.
+
+    Raises:
+        NotFound, InvalidArgument (says which inputs the model expects),
+        FailedPrecondition, Unavailable, DeadlineExceeded.
+    """
+    request = inference_service_pb2.PredictRequest(
+        deployment=deployment_name(deployment),
+        request_id=request_id,
+        routing_key=routing_key,
+        model_version=model_version,
+        include_tensors=include_tensors,
+    )
+    request.rows.rows.extend(to_row(record) for record in rows)
+    kwargs = {"timeout": timeout} if timeout is not None else {}
+    return _then(client.inference.Predict(request, **kwargs), lambda r: r)
+
+
+def record_feedback(
+    client: Client,
+    deployment: str,
+    request_id: str,
+    ground_truth: Any,
+    *,
+    row_index: int = 0,
+) -> Any:
+    """Record the true label (or value) of one served prediction row.
+
+    Raises:
+        NotFound, InvalidArgument (empty request id, or a truth whose type does not
+        match the model's prediction).
+    """
+    feedback = prediction_pb2.Feedback(
+        request_id=request_id, row_index=row_index, ground_truth=to_value(ground_truth)
+    )
+    request = inference_service_pb2.RecordFeedbackRequest(
+        deployment=deployment_name(deployment), feedback=feedback
+    )
+    return _then(client.inference.RecordFeedback(request), lambda r: r)
+
+
+def record_feedback_batch(
+    client: Client,
+    deployment: str,
+    entries: Sequence[tuple[str, int, Any]],
+) -> Any:
+    """Record many ``(request_id, row_index, ground_truth)`` at once; the count accepted."""
+    request = inference_service_pb2.RecordFeedbackBatchRequest(
+        deployment=deployment_name(deployment),
+        feedback=[
+            prediction_pb2.Feedback(request_id=rid, row_index=index, ground_truth=to_value(truth))
+            for rid, index, truth in entries
+        ],
+    )
+    return _then(client.inference.RecordFeedbackBatch(request), lambda r: r.accepted_count)
+
+
+def rollout(
+    client: Client,
+    deployment: str,
+    version: str,
+    *,
+    weight: int = 0,
+    shadow: bool = False,
+    reason: str = "",
+    allow_unvalidated: bool = False,
+) -> Any:
+    """Start a canary (or, with ``shadow``, a mirror) of ``version`` on ``deployment``.
+
+    ``version`` is ``"models/m/versions/3"`` or, for the deployment's own model,
+    ``"3"``. ``weight`` 0 uses the policy's canary weight.
+    """
+    name = deployment_name(deployment)
+
+    def request_for(model: str) -> inference_service_pb2.RolloutRequest:
+        return inference_service_pb2.RolloutRequest(
+            name=name,
+            model_version=_version(model, version),
+            role=deployment_pb2.ROUTE_ROLE_SHADOW if shadow else deployment_pb2.ROUTE_ROLE_CANARY,
+            weight=weight,
+            reason=reason,
+            allow_unvalidated=allow_unvalidated,
+        )
+
+    if str(version).startswith("models/"):
+        request = request_for("")
+        return _then(client.inference.Rollout(request), lambda r: r.deployment)
+    get = client.inference.GetDeployment(inference_service_pb2.GetDeploymentRequest(name=name))
+    if isinstance(get, Awaitable):
+
+        async def run() -> Any:
+            current = await get
+            response = await client.inference.Rollout(
+                request_for(current.deployment.registered_model)
+            )
+            return response.deployment
+
+        return run()
+    return client.inference.Rollout(request_for(get.deployment.registered_model)).deployment
+
+
+def promote(client: Client, deployment: str, *, reason: str = "") -> Any:
+    """Promote the canary of ``deployment`` to champion."""
+    request = inference_service_pb2.PromoteRequest(name=deployment_name(deployment), reason=reason)
+    return _then(client.inference.Promote(request), lambda r: r.deployment)
+
+
+def rollback(client: Client, deployment: str, *, reason: str = "") -> Any:
+    """Remove the canary/shadow of ``deployment``, or revert its last promotion."""
+    request = inference_service_pb2.RollbackRequest(name=deployment_name(deployment), reason=reason)
+    return _then(client.inference.Rollback(request), lambda r: r.deployment)
