@@ -68,6 +68,7 @@ def _rows(
         ["split", _split(validation.split)],
         ["rows evaluated", str(validation.test_row_count)],
         ["duration", f"{validation.duration.ToTimedelta().total_seconds():.2f} s"],
+        ["policy", validation.policy.name or "-"],
         ["cause", validation.cause],
     ]
     if validation.error_message:
