@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from prometheus_client import REGISTRY
 from sklearn.ensemble import RandomForestClassifier
 from sqlalchemy import select
 from support.datasets import ELECTRICITY, dataset_path
@@ -194,7 +195,14 @@ async def _events(db: Database) -> list[event_pb2.Event]:
 
 async def test_a_good_version_passes_and_announces_it(gate: Any) -> None:
     gate_, _, db = gate
+    passed_before = (
+        REGISTRY.get_sample_value("gyre_validations_completed_total", {"verdict": "PASSED"}) or 0.0
+    )
     done = await _run(gate_)
+    assert (
+        REGISTRY.get_sample_value("gyre_validations_completed_total", {"verdict": "PASSED"})
+        == passed_before + 1
+    )
     assert done.verdict == PASSED, done
     assert done.test_row_count == 1000
     assert done.report.uri.startswith("s3://fake/validations/")

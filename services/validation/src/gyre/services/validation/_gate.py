@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from google.protobuf.message import Message
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -65,6 +66,16 @@ from gyre.validation.v1 import validation_service_pb2 as service_pb2
 __all__ = ["CONSUMER_NAME", "GateSettings", "ValidationGate", "validation_name"]
 
 _log = logging.getLogger(__name__)
+
+# Prometheus metrics (the default registry, served on the server's metrics port).
+VALIDATIONS_COMPLETED: Final = Counter(
+    "gyre_validations_completed_total", "Validations completed, by verdict.", ("verdict",)
+)
+VALIDATION_SECONDS: Final = Histogram(
+    "gyre_validation_duration_seconds",
+    "Time from claim to verdict of a validation.",
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900),
+)
 
 # Durable consumer of models.version.registered.
 CONSUMER_NAME: Final = "validation-gate"
@@ -959,6 +970,9 @@ class ValidationGate:
             return True
 
         if await self.db.run(work):
+            verdict = v_pb2.ValidationVerdict.Name(validation.verdict)
+            VALIDATIONS_COMPLETED.labels(verdict.removeprefix("VALIDATION_VERDICT_")).inc()
+            VALIDATION_SECONDS.observe(seconds)
             _log.info(
                 "validation %s of %s: %s",
                 ident,
