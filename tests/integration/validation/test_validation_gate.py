@@ -15,11 +15,14 @@ import re
 import uuid
 from typing import Any
 
+import pandas as pd
 import pytest
 import typer
 from google.protobuf.field_mask_pb2 import FieldMask
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LinearRegression
 from sklearn.tree import DecisionTreeClassifier
+from support.datasets import ELECTRICITY, dataset_path
 from support.onnx_models import train_onnx
 from typer.testing import CliRunner
 from validation_support import (  # noqa: F401 - the fixture is used by name
@@ -572,3 +575,32 @@ async def test_cli_validate_wait_show_list_and_policies(gate_stack: Stack) -> No
     result = await asyncio.to_thread(cli, "validations", "show", "validations/nope")
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+async def test_regressor_gets_rmse_non_regression_and_a_residual_summary(gate_stack: Stack) -> None:
+    model_id = new_model_id("reg")
+    columns = ["date", "period", "nswprice", "vicprice", "vicdemand", "transfer", "nswdemand"]
+
+    def push_and_read() -> tuple[str, Any]:
+        path = gate_stack.home / f"{model_id}.csv"
+        sample = pd.read_csv(dataset_path(ELECTRICITY)).sample(n=3000, random_state=21)
+        sample[columns].to_csv(path, index=False)
+        with gate_stack.sync_client() as gyre:
+            version = data_sdk.push(gyre, path, dataset=model_id, target="nswdemand")
+            train = data_sdk.read_pandas(gyre, version.name, split="train")
+        return str(version.name), train
+
+    dataset_version, train = await asyncio.to_thread(push_and_read)
+    model = train_onnx(train, "nswdemand", LinearRegression())
+    version = await gate_stack.register(model_id, model, dataset_version=dataset_version)
+    validation = await gate_stack.validation_of(version.name)
+
+    assert validation.verdict == PASSED, validation
+    checks = checks_by_name(validation)
+    assert checks["non_regression:accuracy"].verdict == CHECK_SKIPPED
+    assert "does not apply to a regression model" in checks["non_regression:accuracy"].message
+    assert checks["leakage"].verdict == CHECK_PASSED
+    assert {m.name for m in validation.candidate_metrics} == {"rmse", "mse", "mae", "r2"}
+    report = await gate_stack.report(validation.name)
+    assert "Residuals (candidate; prediction - truth)" in report.content
+    assert "| mean_absolute |" in report.content
