@@ -72,7 +72,6 @@ def _arrow_type(physical: str) -> pa.DataType | None:
         "large_string": pa.large_string(),
         "binary": pa.binary(),
         "date32[day]": pa.date32(),
-        "null": pa.string(),
     }
     if physical in simple:
         return simple[physical]

@@ -1397,10 +1397,15 @@ def _target_counts(
                         else:
                             categories = [c.value for c in profile.categorical.top_categories]
                             position = {v: i for i, v in enumerate(categories)}
-                            strings = values.cast(pa.string()).drop_null().to_pylist()
                             other = len(categories)
-                            for value in strings:
-                                counts[column][position.get(value, other)] += 1
+                            counted = values.cast(pa.string()).value_counts()
+                            for value, number in zip(
+                                counted.field("values").to_pylist(),
+                                counted.field("counts").to_pylist(),
+                                strict=True,
+                            ):
+                                if value is not None:
+                                    counts[column][position.get(value, other)] += number
                 local.unlink()
     return {c: [float(x) for x in v] for c, v in counts.items()}
 
