@@ -94,12 +94,11 @@ def main() -> int:
     from support.gyre_services import service_settings
     from support.servers import NatsServer, RayHead, SeaweedS3
 
+    from gyre.runtime.logging import configure_logging
+    from gyre.runtime.settings import LoggingSettings
     from gyre.sdk import GyreClient, training
     from gyre.sdk import data as sdk_data
     from gyre.services.training.scheduler import TrainingOptions, TrainingSettings
-
-    from gyre.runtime.logging import configure_logging
-    from gyre.runtime.settings import LoggingSettings
 
     configure_logging(LoggingSettings(level="WARNING"), service_name="benchmark")
     base_dir = datasets_dir()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
+import re
 import uuid
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnxruntime as ort
@@ -355,3 +359,66 @@ def test_training_duplicated_trigger_event_creates_one_run(stack: Stack) -> None
     (event,) = _events(stack, "training.trigger.fired", trigger.name)
     assert event.training_trigger_fired.run == run.name
     assert event.training_trigger_fired.cause.event_id == committed.id
+
+
+def _json_values(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    values, position = [], text.find("{")
+    while position >= 0:
+        value, end = decoder.raw_decode(text, position)
+        values.append(value)
+        position = text.find("{", end)
+    return values
+
+
+def test_training_cli_submit_runs_and_triggers(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from gyre.cli.training import register
+
+    monkeypatch.setenv("GYRE_TRAINING_ADDRESS", stack.training.target)
+    monkeypatch.setenv("GYRE_DATA_REGISTRY_ADDRESS", stack.registry.target)
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+
+    def gyre_cli(*args: str) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    experiment = f"cli-{uuid.uuid4().hex[:6]}"
+    out = gyre_cli(
+        "train", "submit", "--dataset", stack.elec2_small, "--trainer", HGB,
+        "--param", "max_iter=5", "--cpus", "0.5", "--experiment", experiment, "--wait",
+    )  # fmt: skip
+    assert "SUCCEEDED" in out
+    assert "accuracy = " in out
+    # (The in-process services' access log shares stdout with the CLI: parse what is JSON.)
+    (summary,) = _json_values(gyre_cli("runs", "ls", "--experiment", experiment, "--json"))
+    assert summary["state"] == "SUCCEEDED"
+    assert summary["params.max_iter"] == 5
+    run = summary["run"]
+    (shown,) = _json_values(gyre_cli("runs", "show", run, "--json"))
+    assert shown["result"]["onnx_parity"]["passed"] is True
+    assert "succeeded" in gyre_cli("runs", "logs", run, "--tail", "1")
+    table = gyre_cli("runs", "compare", run, run)
+    assert "metrics.accuracy" in table
+    filtered = gyre_cli("runs", "ls", "--filter", f'experiment = "experiments/{experiment}"')
+    assert run.removeprefix("runs/") in filtered
+    gyre_cli(
+        "triggers", "create", f"{experiment}-manual", "--kind", "manual",
+        "--dataset", stack.elec2_small, "--trainer", HGB, "--experiment", experiment,
+    )  # fmt: skip
+    assert f"{experiment}-manual" in gyre_cli("triggers", "ls")
+    fired = gyre_cli("triggers", "fire", f"{experiment}-manual", "--reason", "cli test")
+    fired_run = re.findall(r"(runs/\S+) (?:QUEUED|RUNNING)", fired)[0]
+    assert "CANCELLED" in gyre_cli("runs", "cancel", fired_run)
+    bad = runner.invoke(
+        app, ["train", "submit", "--dataset", stack.elec2_small, "--trainer", "sklearn.Nope"]
+    )
+    assert bad.exit_code == 1
+    assert "InvalidArgument" in bad.output

@@ -4,6 +4,7 @@ of Ray, the object store and the data registry (a real SQLite database and outbo
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -455,3 +456,17 @@ async def test_trigger_validation(env: Env) -> None:
     cron.schedule.cron = "*/5 * * * *"
     created = await env.triggers.create("every-five", cron)
     assert created.name == "triggers/every-five"
+
+
+async def test_a_registered_model_version_is_recorded_on_its_run(env: Env) -> None:
+    run = await env.scheduler.submit(_run())
+    await env.scheduler.tick()
+    _succeed(env, f"gyre-{run.name[5:]}-a1")
+    await env.scheduler.tick()
+    event = event_pb2.Event(id=str(uuid.uuid4()), type="models.version.registered")
+    event.models_version_registered.model_version.name = "models/elec2/versions/1"
+    event.models_version_registered.model_version.source_run = run.name
+    async with env.db.transaction() as session:
+        await env.scheduler.on_model_registered(event, session)
+    run = await env.scheduler.get_run(run.name)
+    assert run.result.model_version == "models/elec2/versions/1"

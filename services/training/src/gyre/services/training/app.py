@@ -25,12 +25,19 @@ from gyre.services.training.servicer import TrainingServicer
 from gyre.services.training.triggers import Triggers
 from gyre.training.v1 import training_service_pb2_grpc
 
-__all__ = ["DATA_CONSUMER", "GRPC_SERVICE", "MONITOR_CONSUMER", "running"]
+__all__ = [
+    "DATA_CONSUMER",
+    "GRPC_SERVICE",
+    "MODELS_CONSUMER",
+    "MONITOR_CONSUMER",
+    "running",
+]
 
 GRPC_SERVICE: Final = "gyre.training.v1.TrainingService"
 # Durable consumer names (shared by every replica: each event goes to one of them).
 DATA_CONSUMER: Final = "training-triggers-data"
 MONITOR_CONSUMER: Final = "training-triggers-monitor"
+MODELS_CONSUMER: Final = "training-model-versions"
 
 
 def _options(settings: ServiceSettings) -> TrainingOptions:
@@ -85,6 +92,7 @@ async def running(
                 ["monitoring.drift.detected", "monitoring.performance.degraded"],
                 triggers.on_monitor_event,
             ),
+            (MODELS_CONSUMER, ["models.version.registered"], scheduler.on_model_registered),
         ):
             consumer = EventConsumer(
                 db,

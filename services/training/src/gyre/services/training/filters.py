@@ -239,8 +239,11 @@ class _Parser:
             if closing.kind != "paren" or closing.text != ")":
                 raise _bad("missing ')'")
             return inner
-        if token is not None and token.kind == "word" and token.text == "-":
-            self.take()
+        if token is not None and token.kind == "word" and token.text.startswith("-"):
+            # AIP-160 negation: "-field = value" (the tokenizer keeps "-" on the word).
+            self.tokens[self.i] = _Token("word", token.text[1:])
+            if not self.tokens[self.i].text:
+                self.take()
             inner = self.unary()
             return lambda row: not inner(row)
         return self.term()

@@ -1103,6 +1103,23 @@ class Scheduler:
                 await self._finish(session, child, FAILED, reason=reason)
         await self._finish(session, record, FAILED, reason=reason, result=result)
 
+    async def on_model_registered(self, event: Any, session: AsyncSession) -> None:
+        """``models.version.registered``: record the model version a run's result became."""
+        version = event.models_version_registered.model_version
+        if not version.source_run.startswith("runs/"):
+            return
+        record = await session.scalar(
+            select(RunRecord).where(RunRecord.id == version.source_run[5:])
+        )
+        if record is None or not record.result:
+            return
+        result = convert.run_result(record)
+        if result.model_version == version.name:
+            return
+        result.model_version = version.name
+        record.result = result.SerializeToString()
+        record.update_time = _now()
+
     # -- metrics ---------------------------------------------------------------------
 
     async def _store_metrics(
