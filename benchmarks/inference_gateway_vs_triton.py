@@ -250,6 +250,25 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     await call_gateway()
                 results: dict[str, Any] = {}
                 for concurrency in CONCURRENCY:
+                    spy = None
+                    if args.py_spy and concurrency == 8:
+                        spy = subprocess.Popen(  # noqa: ASYNC220 - profiler, before timing
+                            [
+                                str(Path(sys.executable).parent / "py-spy"),
+                                "record",
+                                "--pid",
+                                str(gateway_proc.pid),
+                                "--format",
+                                "raw",
+                                "--rate",
+                                "250",
+                                "--output",
+                                args.py_spy,
+                            ],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL,
+                        )
+                        await asyncio.sleep(1.0)
                     per = {"direct": ([], 0.0, 0), "gateway": ([], 0.0, 0)}
                     block = args.block * max(1, concurrency // 4)
                     for round_ in range(args.rounds):
@@ -275,6 +294,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                             "throughput_rps": total / wall,
                             "requests": total,
                         }
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)
+                        await asyncio.to_thread(spy.wait, 30)
                     d, g = level["direct"], level["gateway"]
                     level["added_p50_ms"] = g["p50_ms"] - d["p50_ms"]
                     level["added_p99_ms"] = g["p99_ms"] - d["p99_ms"]
@@ -317,6 +339,9 @@ def main() -> None:
     parser.add_argument("--block", type=int, default=250, help="requests per block at c<=4")
     parser.add_argument("--sample-rate", type=float, default=0.1, help="prediction logging")
     parser.add_argument("--profile", help="write a pyinstrument profile of the gateway here")
+    parser.add_argument(
+        "--py-spy", help="record the gateway with py-spy during concurrency 8 (raw stacks)"
+    )
     args = parser.parse_args()
     if args.serve_gateway:
         serve_gateway(args.serve_gateway)
