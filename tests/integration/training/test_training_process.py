@@ -1,0 +1,60 @@
+"""``gyre-training`` as ``gyre up`` runs it: a process that migrates, serves health and
+stops cleanly on SIGTERM (settings from the environment, ``GYRE_TRAINING__*`` included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.servers import NatsServer, SeaweedS3, free_port, wait_for
+
+from gyre.services.training import STACK_SERVICE
+
+pytestmark = pytest.mark.integration
+
+
+def test_training_process_serves_health_and_stops_on_sigterm(
+    tmp_path: Path, nats_server: NatsServer, s3_server: SeaweedS3
+) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "GYRE_HOME": str(tmp_path),
+        "GYRE_NATS__URL": nats_server.url,
+        "GYRE_NATS__STREAM": "TRAIN_PROC_TEST",
+        "GYRE_NATS__SUBJECT_PREFIX": "trainproctest.v1",
+        "GYRE_NATS__DEAD_LETTER_STREAM": "TRAIN_PROC_TEST_DLQ",
+        "GYRE_NATS__DEAD_LETTER_PREFIX": "trainproctest.dlq",
+        "GYRE_S3__ENDPOINT": s3_server.endpoint,
+        "GYRE_S3__ACCESS_KEY": s3_server.access_key,
+        "GYRE_S3__SECRET_KEY": s3_server.secret_key,
+        "GYRE_S3__BUCKET": "gyre-training-process",
+        "GYRE_SERVER__PORT": str(port),
+        "GYRE_TRAINING__MAX_CONCURRENT_RUNS": "3",
+    }
+    assert STACK_SERVICE.command[0] == sys.executable
+    assert STACK_SERVICE.default_port == 50052
+    process = subprocess.Popen(list(STACK_SERVICE.command), env=env, stderr=subprocess.PIPE)
+    try:
+
+        def serving() -> bool:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                response = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=STACK_SERVICE.health_service), timeout=1
+                )
+            return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+        wait_for(serving, what="gyre-training")
+        assert (tmp_path / "training.db").exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
