@@ -224,7 +224,7 @@ class ValidationGate:
             await asyncio.to_thread(self.peers.check_registered_model, model)
 
         async def work(session: AsyncSession) -> policy_pb2.ValidationPolicy:
-            record = await _store.get_policy(session, name)
+            record = await _store.get_policy(session, name, for_update=True)
             if record is None:
                 if model is not None and not allow_missing:
                     raise NotFound(
@@ -262,7 +262,14 @@ class ValidationGate:
             merged.update_time.FromDatetime(now)
             return merged
 
-        return await self.db.run(work)
+        try:
+            return await self.db.run(work)
+        except AlreadyExists as exc:  # two requests created the same policy at once
+            raise Aborted(
+                f"{name} was created concurrently; read it and retry",
+                reason="CONCURRENT_UPDATE",
+                metadata={"name": name},
+            ) from exc
 
     async def resolve_policy(self, model: str) -> policy_pb2.ValidationPolicy:
         """The policy a validation of a version of ``model`` applies (a snapshot)."""

@@ -40,9 +40,12 @@ RUNNING: Final = int(v_pb2.VALIDATION_STATE_RUNNING)
 COMPLETED: Final = int(v_pb2.VALIDATION_STATE_COMPLETED)
 
 
-async def get_policy(session: AsyncSession, name: str) -> PolicyRecord | None:
-    """The stored policy called ``name``, or None."""
-    return await session.get(PolicyRecord, name)
+async def get_policy(
+    session: AsyncSession, name: str, *, for_update: bool = False
+) -> PolicyRecord | None:
+    """The stored policy called ``name``, or None (row-locked on PostgreSQL with
+    ``for_update``, so concurrent read-modify-writes serialize)."""
+    return await session.get(PolicyRecord, name, with_for_update=for_update)
 
 
 async def get_validation(
