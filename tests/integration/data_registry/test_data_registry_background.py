@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
-from conftest import ServiceThread, unique_dataset
+from data_registry_support import ServiceThread, unique_dataset
 from support.datasets import ELECTRICITY, dataset_path
 
 from gyre.data.v1 import data_service_pb2 as ds

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from conftest import ServiceThread, unique_dataset
+from data_registry_support import ServiceThread, unique_dataset
 from google.rpc import status_pb2
 
 from gyre.data.v1 import data_service_pb2 as ds

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import unique_dataset
+from data_registry_support import unique_dataset
 from google.protobuf import field_mask_pb2
 
 from gyre.data.v1 import data_service_pb2 as ds

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pyarrow as pa
 import pytest
-from conftest import ServiceThread, unique_dataset
+from data_registry_support import ServiceThread, unique_dataset
 from support.datasets import ELECTRICITY, dataset_path
 from support.servers import NatsServer
 

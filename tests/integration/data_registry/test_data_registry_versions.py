@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import ServiceThread, unique_dataset
+from data_registry_support import ServiceThread, unique_dataset
 from minio import Minio
 from support.datasets import ELECTRICITY, dataset_path
 from support.servers import SeaweedS3
