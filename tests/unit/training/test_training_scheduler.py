@@ -470,3 +470,91 @@ async def test_a_registered_model_version_is_recorded_on_its_run(env: Env) -> No
         await env.scheduler.on_model_registered(event, session)
     run = await env.scheduler.get_run(run.name)
     assert run.result.model_version == "models/elec2/versions/1"
+
+
+def _monitor_trigger(kind: int, **target: str) -> trigger_pb2.Trigger:
+    trigger = _trigger(cause_pb2.TRIGGER_KIND_MANUAL)
+    trigger.kind = kind  # type: ignore[assignment]
+    for key, value in target.items():
+        setattr(trigger.monitor, key, value)
+    return trigger
+
+
+async def test_drift_and_performance_events_fire_their_triggers(env: Env) -> None:
+    await env.triggers.create(
+        "on-drift", _monitor_trigger(cause_pb2.TRIGGER_KIND_DRIFT, deployment="deployments/d1")
+    )
+    perf = _monitor_trigger(cause_pb2.TRIGGER_KIND_PERFORMANCE_DROP, registered_model="models/m")
+    perf.monitor.metrics.append("accuracy")
+    await env.triggers.create("on-perf", perf)
+
+    drift = event_pb2.Event(id=str(uuid.uuid4()), type="monitoring.drift.detected")
+    drift.monitoring_drift_detected.deployment = "deployments/d1"
+    drift.monitoring_drift_detected.report.drifted_share = 0.5
+    degraded_latency = event_pb2.Event(id=str(uuid.uuid4()), type="monitoring.performance.degraded")
+    degraded_latency.monitoring_performance_degraded.deployment = "deployments/d2"
+    degraded_latency.monitoring_performance_degraded.model_version = "models/m/versions/4"
+    degraded_latency.monitoring_performance_degraded.report.metrics.add(metric="f1", degraded=True)
+    degraded_accuracy = event_pb2.Event()
+    degraded_accuracy.CopyFrom(degraded_latency)
+    degraded_accuracy.id = str(uuid.uuid4())
+    degraded_accuracy.monitoring_performance_degraded.report.metrics.add(
+        metric="accuracy", degraded=True
+    )
+    for event in (drift, degraded_latency, degraded_accuracy):
+        async with env.db.transaction() as session:
+            await env.triggers.on_monitor_event(event, session)
+
+    (drift_run,) = (await env.scheduler.search_runs(filter="trigger = triggers/on-drift"))[0]
+    assert drift_run.cause.kind == cause_pb2.TRIGGER_KIND_DRIFT
+    assert drift_run.cause.subject == "deployments/d1"
+    assert "50%" in drift_run.cause.reason
+    assert drift_run.spec.dataset_version == VERSION  # "latest" resolved when fired
+    (perf_run,) = (await env.scheduler.search_runs(filter="trigger = triggers/on-perf"))[0]
+    assert perf_run.cause.event_id == degraded_accuracy.id  # f1 alone is not watched
+
+
+async def test_schedule_trigger_fires_once_per_tick(env: Env) -> None:
+    from datetime import timedelta
+
+    from gyre.runtime.db import utcnow
+    from gyre.services.training.models import TriggerRecord
+
+    trigger = _trigger(cause_pb2.TRIGGER_KIND_MANUAL)
+    trigger.kind = cause_pb2.TRIGGER_KIND_SCHEDULE
+    trigger.schedule.cron = "0 3 * * *"
+    await env.triggers.create("nightly", trigger)
+    async with env.db.transaction() as session:
+        record = await session.get(TriggerRecord, "nightly")
+        assert record is not None
+        assert record.next_tick is not None
+        assert record.next_tick > utcnow()
+        record.next_tick = utcnow() - timedelta(minutes=1)  # the tick came due
+    await env.triggers.tick_schedules()
+    await env.triggers.tick_schedules()
+    runs, _, total = await env.scheduler.search_runs(filter="trigger = triggers/nightly")
+    assert total == 1
+    assert runs[0].cause.kind == cause_pb2.TRIGGER_KIND_SCHEDULE
+    assert runs[0].cause.event_id.startswith("schedule-nightly-")
+    async with env.db.transaction() as session:
+        record = await session.get(TriggerRecord, "nightly")
+        assert record is not None
+        assert record.next_tick is not None
+        assert record.next_tick > utcnow()
+
+
+async def test_cooldown_skips_and_is_recorded(env: Env) -> None:
+    from google.protobuf.duration_pb2 import Duration
+
+    trigger = _trigger(cause_pb2.TRIGGER_KIND_NEW_DATA)
+    trigger.cooldown.CopyFrom(Duration(seconds=3600))
+    trigger.max_concurrent_runs = 5
+    await env.triggers.create("cool", trigger)
+    for event_id in (
+        "a1111111-1111-4111-8111-111111111111",
+        "b1111111-1111-4111-8111-111111111111",
+    ):
+        async with env.db.transaction() as session:
+            await env.triggers.on_data_committed(_committed_event(event_id), session)
+    _, _, total = await env.scheduler.search_runs(filter="trigger = triggers/cool")
+    assert total == 1
