@@ -10,6 +10,7 @@ signature), regressors output ``variable``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -188,9 +189,10 @@ def _to_numpy(column: pa.ChunkedArray | pa.Array, spec: InputSpec) -> NDArray[An
         if spec.data_type == value_pb2.DATA_TYPE_STRING:
             if pa.types.is_floating(column.type):
                 # Categorical codes read as numbers: 1.0 -> "1" (as pandas' astype(str)
-                # of an integer column would give at training time).
-                as_int = pc.cast(column, pa.int64(), safe=True)
-                column = as_int
+                # of an integer column would give at training time); other numbers as
+                # they print.
+                with contextlib.suppress(pa.ArrowInvalid):
+                    column = pc.cast(column, pa.int64(), safe=True)
             strings = pc.fill_null(pc.cast(column, pa.string()), "")
             return np.asarray(strings.to_pylist(), dtype=object)
         target = _NUMPY_OF.get(spec.data_type)
