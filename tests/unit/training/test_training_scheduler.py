@@ -16,7 +16,7 @@ from gyre.common.v1 import cause_pb2
 from gyre.data.v1 import data_service_pb2, dataset_pb2
 from gyre.events.v1 import event_pb2
 from gyre.runtime.db import RUNTIME_MIGRATIONS, Database, OutboxRecord, migrate
-from gyre.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from gyre.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, OutOfRange
 from gyre.runtime.events import Outbox
 from gyre.runtime.settings import ServiceSettings
 from gyre.services.training.db import TRAINING_MIGRATIONS
@@ -558,3 +558,32 @@ async def test_cooldown_skips_and_is_recorded(env: Env) -> None:
             await env.triggers.on_data_committed(_committed_event(event_id), session)
     _, _, total = await env.scheduler.search_runs(filter="trigger = triggers/cool")
     assert total == 1
+
+
+async def test_logs_resume_after_an_offset_and_filter_by_attempt(env: Env) -> None:
+    run = await env.scheduler.submit(_run(retries=1))
+    await env.scheduler.tick()
+    _fail(env, f"gyre-{run.name[5:]}-a1", "worker died", retryable=True)
+    await env.scheduler.tick()
+    _succeed(env, f"gyre-{run.name[5:]}-a2")
+    await env.scheduler.tick()
+
+    async def read(**kwargs: Any) -> list[Any]:
+        options = {"follow": False, "start_offset": 0, "tail_lines": 0, "attempt": 0}
+        options.update(kwargs)
+        return [
+            line async for batch in env.scheduler.stream_logs(run.name, **options) for line in batch
+        ]
+
+    everything = await read()
+    assert [line.offset for line in everything] == list(range(1, len(everything) + 1))
+    assert everything[-1].text == "succeeded"
+    assert [line.offset for line in await read(start_offset=3)] == [
+        line.offset for line in everything[3:]
+    ]
+    assert [line.text for line in await read(tail_lines=1)] == ["succeeded"]
+    second = await read(attempt=2)
+    assert {line.attempt for line in second} == {0, 2}
+    assert {line.offset for line in second} <= {line.offset for line in everything}
+    with pytest.raises(OutOfRange):
+        await read(start_offset=len(everything) + 5)

@@ -1305,10 +1305,8 @@ class Scheduler:
         attempts = sorted(set(by_attempt) | ({live_attempt} if live_attempt else set()))
         for number in attempts:
             for row in by_attempt.get(number, []):
-                if attempt and number not in (0, attempt):
-                    continue
                 line = ts.LogLine(
-                    offset=len(lines),
+                    offset=len(lines) + 1,
                     stream=row.stream,  # type: ignore[arg-type]
                     attempt=number,
                     text=row.text,
@@ -1317,17 +1315,18 @@ class Scheduler:
                 lines.append(line)
             if number == live_attempt:
                 for text in live_text:
-                    if attempt and number != attempt:
-                        continue
                     lines.append(
                         ts.LogLine(
-                            offset=len(lines),
+                            offset=len(lines) + 1,
                             stream=ts.LOG_STREAM_STDOUT,
                             attempt=number,
                             text=text,
                         )
                     )
-        # Offsets count every line, so that filtering by attempt keeps them stable.
+        # Offsets (1-based) count every line, so that filtering by attempt keeps them
+        # stable (the scheduler's queueing lines, attempt 0, go with every attempt).
+        if attempt:
+            lines = [line for line in lines if line.attempt in (0, attempt)]
         return lines, terminal
 
     async def stream_logs(
@@ -1339,21 +1338,25 @@ class Scheduler:
         tail_lines: int,
         attempt: int,
     ) -> AsyncIterator[list[ts.LogLine]]:
-        """Batches of log lines; with ``follow``, until the run is terminal."""
+        """Batches of log lines; with ``follow``, until the run is terminal.
+
+        Offsets start at 1; ``start_offset`` resumes after that line (0: from the start).
+        """
         lines, terminal = await self.log_lines(name, attempt=attempt)
-        if start_offset and start_offset > len(lines) and terminal:
-            raise OutOfRange(f"start_offset {start_offset} is beyond the log's {len(lines)} lines")
+        end = lines[-1].offset if lines else 0
+        if start_offset and start_offset > end and terminal:
+            raise OutOfRange(f"start_offset {start_offset} is beyond the log's {end} lines")
         if start_offset:
             position = start_offset
         elif tail_lines:
-            position = max(0, len(lines) - tail_lines)
+            position = lines[-tail_lines].offset - 1 if len(lines) >= tail_lines else 0
         else:
             position = 0
         while True:
-            batch = lines[position:]
+            batch = [line for line in lines if line.offset > position]
             if batch:
                 yield batch
-                position = len(lines)
+                position = batch[-1].offset
             if terminal or not follow:
                 return
             await asyncio.sleep(self.options.log_follow_interval_s)
