@@ -587,3 +587,24 @@ async def test_logs_resume_after_an_offset_and_filter_by_attempt(env: Env) -> No
     assert {line.offset for line in second} <= {line.offset for line in everything}
     with pytest.raises(OutOfRange):
         await read(start_offset=len(everything) + 5)
+
+
+async def test_an_attempt_past_its_timeout_is_stopped_and_fails(env: Env) -> None:
+    from datetime import timedelta
+
+    from gyre.runtime.db import utcnow
+    from gyre.services.training.models import RunRecord
+
+    spec_run = _run()
+    spec_run.spec.timeout.seconds = 60
+    run = await env.scheduler.submit(spec_run)
+    await env.scheduler.tick()
+    async with env.db.transaction() as session:
+        record = await session.scalar(select(RunRecord).where(RunRecord.id == run.name[5:]))
+        assert record is not None
+        record.attempt_start_time = utcnow() - timedelta(minutes=5)
+    await env.scheduler.tick()
+    run = await env.scheduler.get_run(run.name)
+    assert run.state == run_pb2.RUN_STATE_FAILED
+    assert "timed out" in run.failure_reason
+    assert env.ray.stopped == [run.ray_job_id]
