@@ -61,3 +61,30 @@ class ServiceThread:
 def unique_dataset(prefix: str = "ds") -> str:
     """A dataset id no other test uses."""
     return f"{prefix}-{next(_ids)}-{os.getpid()}"
+
+
+def committed_event(nats_url: str, version_name: str, *, timeout_s: float = 30.0) -> Any:
+    """The ``data.version.committed`` event about ``version_name`` (read from the stream)."""
+    from gyre.events.v1.event_pb2 import Event
+    from gyre.runtime.events import connect_nats, tail_events
+    from gyre.runtime.settings import NatsSettings
+
+    async def find() -> Event:
+        settings = NatsSettings(url=nats_url)
+        nc = await connect_nats(settings)
+        try:
+
+            async def first() -> Event:
+                async for event in tail_events(
+                    nc, settings, subject="gyre.v1.data.version.committed", deliver_all=True
+                ):
+                    assert isinstance(event, Event)
+                    if event.subject == version_name:
+                        return event
+                raise AssertionError("stream ended")
+
+            return await asyncio.wait_for(first(), timeout=timeout_s)
+        finally:
+            await nc.close()
+
+    return asyncio.run(find())

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pyarrow as pa
 import pytest
-from data_registry_support import ServiceThread, unique_dataset
+from data_registry_support import ServiceThread, committed_event, unique_dataset
 from support.datasets import ELECTRICITY, dataset_path
 from support.servers import NatsServer
 
 from gyre.common.v1 import schema_pb2, split_pb2
 from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2
-from gyre.events.v1.event_pb2 import Event
-from gyre.runtime.events import connect_nats, tail_events
-from gyre.runtime.settings import NatsSettings
 from gyre.sdk import GyreClient
 from gyre.sdk import data as sdk_data
 
@@ -132,25 +127,7 @@ def test_data_registry_read_columns_and_pandas(
 def test_data_registry_commit_emits_data_version_committed(
     registry: ServiceThread, nats_server: NatsServer, elec2_version: dataset_pb2.DatasetVersion
 ) -> None:
-    async def find() -> Event:
-        settings = NatsSettings(url=nats_server.url)
-        nc = await connect_nats(settings)
-        try:
-
-            async def first() -> Event:
-                async for event in tail_events(
-                    nc, settings, subject="gyre.v1.data.version.committed", deliver_all=True
-                ):
-                    assert isinstance(event, Event)
-                    if event.subject == elec2_version.name:
-                        return event
-                raise AssertionError("stream ended")
-
-            return await asyncio.wait_for(first(), timeout=30)
-        finally:
-            await nc.close()
-
-    event = asyncio.run(find())
+    event = committed_event(nats_server.url, elec2_version.name)
     payload = event.data_version_committed
     assert event.type == "data.version.committed"
     assert payload.dataset_version == elec2_version.name

@@ -369,7 +369,9 @@ class DataRegistry:
             self._spawn(name)
 
     def _spawn(self, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._profile(name), name=f"profile {name}")
+        task = asyncio.get_running_loop().create_task(
+            self._profile_logged(name), name=f"profile {name}"
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -420,6 +422,14 @@ class DataRegistry:
         if created:
             self._spawn(result.name)
         return result, created
+
+    async def _profile_logged(self, name: str) -> None:
+        try:
+            await self._profile(name)
+        except NotFound:  # deleted meanwhile (DeleteDataset with force)
+            return
+        except Exception:
+            _log.exception("profiling %s failed; it resumes at the next start", name)
 
     async def _profile(self, name: str) -> None:
         async with self.db.transaction() as session:
@@ -484,8 +494,8 @@ class DataRegistry:
                 await session.execute(
                     select(VersionRecord).where(VersionRecord.id == row_id).with_for_update()
                 )
-            ).scalar_one()
-            if row.state != dataset_pb2.DATASET_VERSION_STATE_PROFILING:
+            ).scalar_one_or_none()
+            if row is None or row.state != dataset_pb2.DATASET_VERSION_STATE_PROFILING:
                 return
             row.state = body.state
             row.body = body.SerializeToString()
