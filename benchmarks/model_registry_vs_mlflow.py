@@ -196,7 +196,11 @@ class Infra:
             return f"sqlite+aiosqlite:///{path}" if driver == "gyre" else f"sqlite:///{path}"
         assert self.postgres is not None
         url = self.postgres.create_database(name)
-        return url if driver == "gyre" else url.replace("postgresql+psycopg://", "postgresql://")
+        return (
+            url
+            if driver == "gyre"
+            else url.replace("postgresql+psycopg://", "postgresql+psycopg2://")
+        )
 
 
 @contextlib.contextmanager
@@ -720,9 +724,14 @@ def main(argv: list[str] | None = None) -> int:
                 stack.enter_context(PostgresServer.running()) if "postgresql" in engines else None
             )
             infra = Infra(tmp, nats.url, s3, postgres)
-            per_engine = {
-                engine: asyncio.run(run_engine(infra, engine, mlflow, args)) for engine in engines
-            }
+            per_engine: dict[str, Any] = {}
+            for engine in engines:
+                try:
+                    per_engine[engine] = asyncio.run(run_engine(infra, engine, mlflow, args))
+                except BenchmarkAborted:
+                    raise
+                except Exception as exc:  # report the other engine's numbers anyway
+                    print(f"[{engine}] failed: {type(exc).__name__}: {exc}", file=sys.stderr)
     finally:
         signal.alarm(0)
     aims: dict[str, Any] = {}
