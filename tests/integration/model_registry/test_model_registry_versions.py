@@ -90,6 +90,10 @@ async def test_register_onnx_uploads_verifies_and_downloads(
                 gyre, model_id, onnx_bytes(), signature=signature(), request_id="sync-1"
             )
             assert same.name == registered.name  # idempotent on request_id
+            page, _ = sdk_models.search_versions(gyre, models=[model_id], filter="version >= 3")
+            assert [v.name for v in page] == [registered.name]
+            graph = sdk_models.get_lineage(gyre, registered.name, direction="up")
+            assert [n.name for n in graph.nodes] == [registered.name]
             return registered, sdk_models.download_artifact(
                 gyre, registered.name, tmp_path / "sync.onnx"
             )
@@ -250,8 +254,14 @@ async def test_protected_champion_and_alias_history(registry: Registry) -> None:
     assert then.alias.version == v1.name
     now = await models.GetAlias(models_service_pb2.GetAliasRequest(name=champion))
     assert now.alias.version == v2.name
+    then_alias = await sdk_models.alias_at(registry.client, model_id, "champion", t_after_v1)
+    assert then_alias is not None
+    assert then_alias.version == v1.name
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    assert await sdk_models.alias_at(registry.client, model_id, "champion", long_ago) is None
+    assert len(await sdk_models.alias_history(registry.client, model_id, alias="champion")) == 2
     before = Timestamp()
-    before.FromDatetime(datetime(2000, 1, 1, tzinfo=UTC))
+    before.FromDatetime(long_ago)
     with pytest.raises(NotFound):
         await models.GetAlias(models_service_pb2.GetAliasRequest(name=champion, at_time=before))
 

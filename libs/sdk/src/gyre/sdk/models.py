@@ -25,12 +25,20 @@ import tempfile
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, overload
+from typing import Any, Final, TypeVar, overload
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from gyre.common.v1 import metric_pb2, schema_pb2, value_pb2
-from gyre.models.v1 import model_version_pb2, models_service_pb2, registered_model_pb2
+from gyre.models.v1 import (
+    alias_pb2,
+    model_version_pb2,
+    models_service_pb2,
+    registered_model_pb2,
+)
 from gyre.sdk.client import AsyncGyreClient, GyreClient
 from gyre.sdk.errors import AlreadyExists, DataLoss, InvalidArgument, NotFound, Unavailable
 
@@ -39,11 +47,15 @@ __all__ = [
     "ONNX_MEDIA_TYPE",
     "ModelVersion",
     "actor_metadata",
+    "alias_at",
+    "alias_history",
     "download_artifact",
+    "get_lineage",
     "model_name",
     "read_artifact",
     "register_onnx",
     "resolve_alias",
+    "search_versions",
     "set_alias",
     "version_name",
 ]
@@ -502,3 +514,150 @@ def set_alias(
     if isinstance(client, AsyncGyreClient):
         return client.models.SetAlias(request, metadata=metadata)  # type: ignore[no-any-return]
     return client.models.SetAlias(request, metadata=metadata)  # type: ignore[no-any-return]
+
+
+# --- search, history, lineage -----------------------------------------------------------
+
+_T = TypeVar("_T")
+_DIRECTIONS: Final = {"up": 1, "upstream": 1, "down": 2, "downstream": 2, "both": 3}
+
+
+def _call(
+    client: GyreClient | AsyncGyreClient, method: str, request: Any, pick: Callable[[Any], _T]
+) -> _T | Awaitable[_T]:
+    if isinstance(client, AsyncGyreClient):
+        aclient = client
+
+        async def run_async() -> _T:
+            return pick(await getattr(aclient.models, method)(request))
+
+        return run_async()
+    return pick(getattr(client.models, method)(request))
+
+
+@overload
+def search_versions(
+    client: GyreClient,
+    *,
+    models: Iterable[str] = (),
+    filter: str = "",
+    order_by: str = "",
+    page_size: int = 50,
+    page_token: str = "",
+) -> tuple[list[model_version_pb2.ModelVersion], str]: ...
+@overload
+def search_versions(
+    client: AsyncGyreClient,
+    *,
+    models: Iterable[str] = (),
+    filter: str = "",
+    order_by: str = "",
+    page_size: int = 50,
+    page_token: str = "",
+) -> Awaitable[tuple[list[model_version_pb2.ModelVersion], str]]: ...
+def search_versions(
+    client: GyreClient | AsyncGyreClient,
+    *,
+    models: Iterable[str] = (),
+    filter: str = "",
+    order_by: str = "",
+    page_size: int = 50,
+    page_token: str = "",
+) -> (
+    tuple[list[model_version_pb2.ModelVersion], str]
+    | Awaitable[tuple[list[model_version_pb2.ModelVersion], str]]
+):
+    """One page of versions matching an AIP-160 ``filter`` (e.g. ``'status = VALIDATED
+    AND metrics.auc > 0.9'``), and the next page's token ("" on the last page)."""
+    request = models_service_pb2.SearchModelVersionsRequest(
+        registered_models=[model_name(m) for m in models],
+        filter=filter,
+        order_by=order_by,
+        page_size=page_size,
+        page_token=page_token,
+    )
+    return _call(
+        client,
+        "SearchModelVersions",
+        request,
+        lambda r: (list(r.model_versions), str(r.next_page_token)),
+    )
+
+
+@overload
+def alias_history(
+    client: GyreClient, model: str, *, alias: str = "", page_size: int = 100
+) -> list[alias_pb2.AliasChange]: ...
+@overload
+def alias_history(
+    client: AsyncGyreClient, model: str, *, alias: str = "", page_size: int = 100
+) -> Awaitable[list[alias_pb2.AliasChange]]: ...
+def alias_history(
+    client: GyreClient | AsyncGyreClient, model: str, *, alias: str = "", page_size: int = 100
+) -> list[alias_pb2.AliasChange] | Awaitable[list[alias_pb2.AliasChange]]:
+    """The newest ``page_size`` alias changes of ``model`` (of ``alias`` only, if given)."""
+    request = models_service_pb2.ListAliasHistoryRequest(
+        parent=model_name(model),
+        filter=f'alias = "{alias}"' if alias else "",
+        page_size=page_size,
+    )
+    return _call(client, "ListAliasHistory", request, lambda r: list(r.changes))
+
+
+@overload
+def alias_at(
+    client: GyreClient, model: str, alias: str, when: datetime
+) -> alias_pb2.Alias | None: ...
+@overload
+def alias_at(
+    client: AsyncGyreClient, model: str, alias: str, when: datetime
+) -> Awaitable[alias_pb2.Alias | None]: ...
+def alias_at(
+    client: GyreClient | AsyncGyreClient, model: str, alias: str, when: datetime
+) -> alias_pb2.Alias | Awaitable[alias_pb2.Alias | None] | None:
+    """The alias as it was at ``when`` (``.version`` = the version it pointed at), or
+    ``None`` when it did not exist then."""
+    at = Timestamp()
+    at.FromDatetime(when)
+    request = models_service_pb2.GetAliasRequest(
+        name=f"{model_name(model)}/aliases/{alias}", at_time=at
+    )
+    if isinstance(client, AsyncGyreClient):
+        aclient = client
+
+        async def run_async() -> alias_pb2.Alias | None:
+            try:
+                found: alias_pb2.Alias = (await aclient.models.GetAlias(request)).alias
+                return found
+            except NotFound:
+                return None
+
+        return run_async()
+    try:
+        found: alias_pb2.Alias = client.models.GetAlias(request).alias
+        return found
+    except NotFound:
+        return None
+
+
+@overload
+def get_lineage(
+    client: GyreClient, name: str, *, direction: str = "both", depth: int = 3
+) -> models_service_pb2.GetLineageResponse: ...
+@overload
+def get_lineage(
+    client: AsyncGyreClient, name: str, *, direction: str = "both", depth: int = 3
+) -> Awaitable[models_service_pb2.GetLineageResponse]: ...
+def get_lineage(
+    client: GyreClient | AsyncGyreClient, name: str, *, direction: str = "both", depth: int = 3
+) -> models_service_pb2.GetLineageResponse | Awaitable[models_service_pb2.GetLineageResponse]:
+    """The lineage graph (nodes, edges) around ``name`` (a version, run, dataset version,
+    validation or deployment); ``direction`` is ``up``, ``down`` or ``both``."""
+    if direction not in _DIRECTIONS:
+        raise InvalidArgument(f"direction must be up, down or both, got {direction!r}")
+    request = models_service_pb2.GetLineageRequest(
+        name=name,
+        direction=_DIRECTIONS[direction],  # type: ignore[arg-type]
+        depth=depth,
+    )
+    return _call(client, "GetLineage", request, lambda r: r)
