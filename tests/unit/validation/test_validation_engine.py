@@ -498,3 +498,14 @@ def test_multiclass_metrics_on_iris() -> None:
     assert checks["threshold:f1"].verdict == PASSED
     assert checks["threshold:roc_auc"].verdict == PASSED
     assert len(result.extras["confusion_matrix"]["counts"]) == 3
+
+
+def test_labels_the_model_does_not_know_are_an_error(
+    split: tuple[pd.DataFrame, pd.DataFrame], strong: OnnxModel
+) -> None:
+    _, test = split
+    policy = builtin_default_policy()
+    policy.leakage_check_enabled = False
+    recoded = test.assign(**{TARGET: test[TARGET].map({"UP": 1, "DOWN": 0})})
+    with pytest.raises(EvaluationError, match="have nothing in common"):
+        evaluate(_loaded(strong), None, _batches(recoded), _inputs(policy, strong))

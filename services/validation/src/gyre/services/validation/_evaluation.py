@@ -408,6 +408,14 @@ def evaluate(
         predicted = cand.labels.tolist() if cand.labels is not None else []
         seen = set(y_true.tolist()) | set(predicted)
         classes = sorted(str(v) for v in seen)
+    if candidate.task is Task.CLASSIFICATION and n and candidate.classes:
+        labels_seen = set(y_true.tolist())
+        if not labels_seen & set(classes):
+            raise EvaluationError(
+                f"the model's classes {sorted(classes)[:10]} and the labels of "
+                f"{target!r} {sorted(labels_seen)[:10]} have nothing in common",
+                name="data",
+            )
     champ: Predictions | None = None
     champ_classes: list[str] = []
     if champion is not None and not champion_error:
