@@ -187,6 +187,7 @@ class Gateway:
         self._settings = settings
         self._artifacts_dir = artifacts_dir
         self._runtime: dict[str, DeploymentRuntime] = {}
+        self._installed_at: dict[str, float] = {}
         self._versions: dict[str, model_version_pb2.ModelVersion] = {}
         self._signatures: dict[str, CompiledSignature] = {}
         self._stats: dict[tuple[str, str], RouteStats] = {}
@@ -238,14 +239,20 @@ class Gateway:
 
     # ================================================================ caches
     async def refresh(self) -> None:
-        """Rebuild every route table from the database (start-up, other replicas)."""
+        """Rebuild every route table from the database (start-up, other replicas).
+
+        A table this process installed after the read began (a control-plane call that
+        committed meanwhile) is newer than what was read and is kept.
+        """
+        started = time.monotonic()
         async with self._db.transaction() as session:
             records = (await session.execute(select(DeploymentRecord))).scalars().all()
-            names = {
-                route.model_version
-                for record in records
-                for route in deployment_pb2.Deployment.FromString(record.message).routes
-            }
+            names: set[str] = set()
+            for record in records:
+                stored = deployment_pb2.Deployment.FromString(record.message)
+                names.update(route.model_version for route in stored.routes)
+                if stored.previous_champion:
+                    names.add(stored.previous_champion)
             missing = [n for n in names if n not in self._versions]
             if missing:
                 rows = (
@@ -268,9 +275,11 @@ class Gateway:
             current = self._runtime.get(message.name)
             if current is not None and current.message.etag == message.etag:
                 continue
+            if self._installed_at.get(message.name, -1.0) >= started:
+                continue
             self._install(message)
         for name in list(self._runtime):
-            if name not in seen:
+            if name not in seen and self._installed_at.get(name, -1.0) < started:
                 del self._runtime[name]
 
     def _signature(self, version: str) -> CompiledSignature:
@@ -330,6 +339,7 @@ class Gateway:
             runtime.last_judge_s = previous.last_judge_s
             runtime.rollout_status = previous.rollout_status
         self._runtime[message.name] = runtime
+        self._installed_at[message.name] = time.monotonic()
 
     # ================================================================ Triton
     async def _onnx_backend(self) -> OnnxBackend:
@@ -1009,6 +1019,7 @@ class Gateway:
                     ),
                 )
             self._runtime.pop(name, None)
+            self._installed_at[name] = time.monotonic()
             for key in [k for k in self._stats if k[0] == name]:
                 del self._stats[key]
             models = [r.triton_model for r in message.routes]
