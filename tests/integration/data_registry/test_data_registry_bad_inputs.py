@@ -242,3 +242,33 @@ def test_data_registry_corrupt_chunk_is_data_loss_naming_it(
         client.data.CommitDatasetVersion(request)
     assert caught.value.metadata["chunk_0"] == f"{sha}:SIZE_MISMATCH"
     _assert_nothing_committed(client, dataset)
+
+
+def test_data_registry_files_with_different_columns_are_invalid(
+    client: GyreClient, tmp_path: Path
+) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    (folder / "a.csv").write_bytes(b"x,y\n1,2\n")
+    (folder / "b.csv").write_bytes(b"x,z\n3,4\n")
+    dataset = unique_dataset("schemas")
+    with pytest.raises(InvalidArgument) as caught:
+        sdk_data.push(client, folder, dataset=dataset)
+    assert caught.value.reason == "SCHEMA_MISMATCH"
+    assert "'b.csv'" in caught.value.message
+    _assert_nothing_committed(client, dataset)
+
+
+def test_data_registry_type_contradicted_after_the_first_block_is_widened(
+    client: GyreClient, tmp_path: Path
+) -> None:
+    # Far more than one 4 MiB parse block of integers, then a float and a word.
+    rows = b"".join(b"%d,%d\n" % (i, i % 7) for i in range(600_000))
+    path = tmp_path / "late.csv"
+    path.write_bytes(b"id,v\n" + rows + b"600000,1.5\n600001,many\n")
+    version = sdk_data.push(client, path, dataset=unique_dataset("widen"))
+    assert version.row_count == 600_002
+    types = {c.name: c.physical_type for c in version.schema.columns}
+    assert types == {"id": "int64", "v": "string"}
+    whole = sdk_data.read_table(client, version.name, columns=["v"])
+    assert whole.column("v").to_pylist()[-2:] == ["1.5", "many"]

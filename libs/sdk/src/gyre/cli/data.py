@@ -93,6 +93,14 @@ def push_command(
     message: Annotated[str, typer.Option("--message", "-m", help="Commit message.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the version as JSON.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait until a large version is profiled (READY); --no-wait returns once "
+            "it is committed (PROFILING).",
+        ),
+    ] = True,
 ) -> None:
     """Push PATH as a new version of a dataset (only new chunks are uploaded)."""
     from gyre.sdk import data
@@ -117,6 +125,7 @@ def push_command(
                     description=message,
                     progress=not quiet and not as_json,
                     stats=stats,
+                    wait=wait,
                 )
             )
         except InvalidArgument as err:  # raised locally, before any RPC
@@ -125,8 +134,13 @@ def push_command(
     if as_json:
         typer.echo(_to_json(version))
         return
+    from gyre.data.v1 import dataset_pb2
+
+    state = dataset_pb2.DatasetVersionState.Name(version.state).removeprefix(
+        "DATASET_VERSION_STATE_"
+    )
     typer.echo(
-        f"{version.name}  {version.digest[:19]}  {version.row_count} rows  "
+        f"{version.name}  {state}  {version.digest[:19]}  {version.row_count} rows  "
         f"uploaded {stats.uploaded_bytes} of {stats.total_bytes} bytes"
     )
 

@@ -102,8 +102,11 @@ def split_spec(
     )
 
 
-def ensure_dataset(client: Any, dataset: str, *, create: bool) -> str:
-    """``datasets/{dataset}`` for an id or name, created if missing and ``create``."""
+def ensure_dataset(
+    client: Any, dataset: str, *, create: bool, info: dataset_pb2.Dataset | None = None
+) -> str:
+    """``datasets/{dataset}`` for an id or name, created (with ``info``'s description,
+    owner, source, labels, ...) if missing and ``create``."""
     name = dataset if dataset.startswith("datasets/") else f"datasets/{dataset}"
     try:
         client.data.GetDataset(ds.GetDatasetRequest(name=name))
@@ -112,7 +115,8 @@ def ensure_dataset(client: Any, dataset: str, *, create: bool) -> str:
             raise
         client.data.CreateDataset(
             ds.CreateDatasetRequest(
-                dataset_id=name.removeprefix("datasets/"), dataset=dataset_pb2.Dataset()
+                dataset_id=name.removeprefix("datasets/"),
+                dataset=info if info is not None else dataset_pb2.Dataset(),
             )
         )
     return name
@@ -131,6 +135,7 @@ def push(
     labels: Mapping[str, str] | None = None,
     parents: Sequence[str] | None = None,
     create_dataset: bool = True,
+    dataset_info: dataset_pb2.Dataset | None = None,
     parallel: int = DEFAULT_PARALLEL,
     progress: bool = False,
     request_id: str | None = None,
@@ -159,6 +164,8 @@ def push(
         description, labels: Commit message and labels of the version.
         parents: Parent version names (default: the dataset's latest version).
         create_dataset: Create the dataset when it does not exist.
+        dataset_info: Metadata of a dataset created here (display name, description,
+            owner, source, preprocessing notes, labels).
         parallel: Concurrent chunk uploads.
         progress: Show tqdm progress bars (hashing, upload).
         request_id: Idempotency key (default: a new UUID).
@@ -197,7 +204,7 @@ def push(
     finally:
         if bar is not None:
             bar.close()
-    name = ensure_dataset(client, dataset, create=create_dataset)
+    name = ensure_dataset(client, dataset, create=create_dataset, info=dataset_info)
 
     where: dict[str, tuple[Path, Chunk]] = {}
     for _, cf in chunked:
