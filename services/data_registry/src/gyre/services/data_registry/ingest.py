@@ -34,7 +34,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
 
 from gyre.common.v1 import profile_pb2, schema_pb2
 from gyre.data.v1 import dataset_pb2, manifest_pb2
-from gyre.runtime.errors import FieldViolation, InvalidArgument, NotFound
+from gyre.runtime.errors import FieldViolation, GyreError, InvalidArgument, NotFound
 from gyre.runtime.objectstore import SyncObjectStore
 from gyre.sdk.data._rowkeys import (
     ROW_KEY_COLUMN,
@@ -213,8 +213,20 @@ class ChunkStream(io.RawIOBase):
         if not self._ahead:
             self._finish()
             return False
-        data = self._ahead.pop(0).result()
         ref = chunks[self._next]
+        try:
+            data = self._ahead.pop(0).result()
+        except NotFound:  # deleted since the presence check
+            self._next += 1
+            self._problems.append(
+                ChunkProblem(
+                    ref.sha256,
+                    ref.length,
+                    manifest_pb2.CHUNK_PROBLEM_KIND_MISSING,
+                    (self._file.path,),
+                )
+            )
+            raise _ChunkCorrupt(ref.sha256) from None
         self._next += 1
         self._check(ref, data)
         if self._decoder is not None:
@@ -772,7 +784,7 @@ def _read_csv(
                 raise _bad_file(
                     file.path, undecodable.line, "text is not valid UTF-8", "UNDECODABLE_TEXT"
                 ) from None
-            if isinstance(stream.error, InvalidArgument):
+            if isinstance(stream.error, GyreError):  # InvalidArgument, Unavailable, ...
                 raise stream.error from None
             message = str(exc)
             converted = _CONVERSION_ERROR.search(message)
