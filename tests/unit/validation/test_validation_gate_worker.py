@@ -33,6 +33,7 @@ from gyre.services.validation._gate import GateSettings, ValidationGate
 from gyre.services.validation._migrations import VALIDATION_MIGRATIONS
 from gyre.services.validation._tables import ValidationRecord
 from gyre.validation.v1 import validation_pb2
+from gyre.validation.v1 import validation_policy_pb2 as p_pb2
 
 DATASET = "datasets/elec2/versions/1"
 PASSED = validation_pb2.VALIDATION_VERDICT_PASSED
@@ -348,3 +349,17 @@ async def test_stopping_hands_the_validation_in_progress_back(gate: Any) -> None
     # The next worker resumes it at once.
     assert await gate_.run_next()
     assert (await gate_.get_validation(started.name)).verdict == PASSED
+
+
+async def test_a_policy_hold_out_dataset_version_is_evaluated_on(gate: Any) -> None:
+    gate_, peers, _ = gate
+    peers.versions["models/m/versions/1"].dataset_version = "datasets/elsewhere/versions/4"
+    update = p_pb2.ValidationPolicy(
+        name="models/m/validationPolicy", holdout_dataset_version=DATASET
+    )
+    policy = await gate_.update_policy(update, ["holdout_dataset_version"], allow_missing=True)
+    assert policy.holdout_dataset_version == DATASET
+    done = await _run(gate_)
+    assert done.dataset_version == DATASET
+    assert done.policy.name == "models/m/validationPolicy"
+    assert done.verdict == PASSED
