@@ -34,7 +34,7 @@ from inference_helpers import (
 )
 from support.servers import NatsServer, SeaweedS3, TritonServer
 
-from gyre.common.v1 import value_pb2
+from gyre.common.v1 import schema_pb2, value_pb2
 from gyre.events.v1 import event_pb2
 from gyre.inference.v1 import deployment_pb2, prediction_pb2
 from gyre.inference.v1 import inference_service_pb2 as pb
@@ -689,3 +689,45 @@ async def test_cli_deploys_predicts_and_records_feedback(stack: Stack, tmp_path:
     )
     assert failed.exit_code == 1
     assert "InvalidArgument" in failed.output
+
+
+async def test_s3_model_repository_holds_the_model_files(
+    s3_server: SeaweedS3, tmp_path: Path
+) -> None:
+    """Production Triton loads from S3: the gateway writes the same files there."""
+    import hashlib
+
+    from gyre.runtime.settings import S3Settings
+    from gyre.services.inference._triton import repository_for
+
+    s3 = S3Settings(
+        endpoint=s3_server.endpoint,
+        access_key=s3_server.access_key,
+        secret_key=s3_server.secret_key,
+    )
+    bucket = f"triton-{uuid.uuid4().hex[:8]}"
+    repository = repository_for(f"s3://{s3_server.endpoint}/{bucket}/models", s3)
+    onnx = tmp_path / "model.onnx"
+    await asyncio.to_thread(onnx.write_bytes, b"onnx bytes")
+    signature = load_signature()
+    from gyre.sdk import DataLoss
+
+    def check() -> None:  # the repository is blocking I/O; the gateway runs it in threads
+        with pytest.raises(DataLoss):
+            repository.write("m.v1", onnx, signature, backend="onnxruntime", sha256="0" * 64)
+        assert not repository.has("m.v1")
+        digest = hashlib.sha256(b"onnx bytes").hexdigest()
+        uri = repository.write("m.v1", onnx, signature, backend="onnxruntime", sha256=digest)
+        assert uri == f"s3://{bucket}/models/m.v1"
+        assert repository.has("m.v1")
+        repository.remove("m.v1")
+        assert not repository.has("m.v1")
+
+    await asyncio.to_thread(check)
+
+
+def load_signature() -> schema_pb2.Signature:
+    signature = schema_pb2.Signature()
+    signature.inputs.add(name="x", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
+    signature.outputs.add(name="label", data_type=value_pb2.DATA_TYPE_INT64, shape=[-1])
+    return signature

@@ -68,9 +68,9 @@ from gyre.services.inference._tensors import (
     value_of,
 )
 from gyre.services.inference._triton import (
+    ModelRepository,
     OnnxBackend,
     TritonClient,
-    TritonRepository,
     triton_model_name,
 )
 from gyre.validation.v1 import validation_pb2
@@ -172,7 +172,7 @@ class Gateway:
         db: Database,
         outbox: Outbox,
         triton: TritonClient,
-        repository: TritonRepository,
+        repository: ModelRepository,
         source: ModelSource,
         logger: PredictionLogger,
         settings: GatewaySettings,
@@ -372,7 +372,8 @@ class Gateway:
         signature = model_version_pb2.ModelVersion().signature
         signature.inputs.add(name="x", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
         signature.outputs.add(name="y", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
-        self._repository.write(
+        await asyncio.to_thread(
+            self._repository.write,
             _PROBE_MODEL,
             staging,
             signature,
@@ -388,7 +389,7 @@ class Gateway:
         finally:
             with contextlib.suppress(GyreError):
                 await self._triton.unload(_PROBE_MODEL)
-            self._repository.remove(_PROBE_MODEL)
+            await asyncio.to_thread(self._repository.remove, _PROBE_MODEL)
         return "onnxruntime"
 
     async def _ensure_loaded(
@@ -397,7 +398,7 @@ class Gateway:
         """Write ``version`` into the repository (if needed) and load it; its Triton name."""
         name = triton_model_name(deployment_id, version.name)
         backend = await self._onnx_backend()
-        if not self._repository.has(name):
+        if not await asyncio.to_thread(self._repository.has, name):
             staging = self._artifacts_dir / f"{name}.{uuid.uuid4().hex}.onnx"
             try:
                 await self._source.download(version, staging)
@@ -423,7 +424,7 @@ class Gateway:
                 await self._triton.unload(name)
             except GyreError as exc:
                 _log.warning("could not unload %s: %s", name, exc)
-            self._repository.remove(name)
+            await asyncio.to_thread(self._repository.remove, name)
 
     async def _reload_all(self) -> None:
         """Load every routed (and previous-champion) model: after Triton (re)starts."""

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 import grpc
 import numpy as np
@@ -32,13 +32,17 @@ from tritonclient.utils import InferenceServerException
 
 from gyre.common.v1 import schema_pb2, value_pb2
 from gyre.runtime.errors import DataLoss, FailedPrecondition, Internal, InvalidArgument, Unavailable
+from gyre.runtime.settings import S3Settings
 
 __all__ = [
     "DEFAULT_MAX_BATCH_SIZE",
+    "ModelRepository",
     "OnnxBackend",
+    "S3TritonRepository",
     "TritonClient",
     "TritonRepository",
     "model_config",
+    "repository_for",
     "triton_model_name",
 ]
 
@@ -232,6 +236,118 @@ class TritonRepository:
     def has(self, name: str) -> bool:
         """Whether model ``name`` is written."""
         return (self.root / name / "config.pbtxt").is_file()
+
+
+class ModelRepository(Protocol):
+    """Where Triton loads models from: a local directory or an S3 prefix."""
+
+    def write(
+        self,
+        name: str,
+        onnx_path: Path,
+        signature: schema_pb2.Signature,
+        *,
+        backend: OnnxBackend,
+        sha256: str,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    ) -> object: ...
+
+    def remove(self, name: str) -> None: ...
+
+    def has(self, name: str) -> bool: ...
+
+
+def _model_files(
+    name: str,
+    onnx_path: Path,
+    signature: schema_pb2.Signature,
+    *,
+    backend: OnnxBackend,
+    sha256: str,
+    max_batch_size: int,
+) -> list[tuple[str, bytes]]:
+    """The files of a Triton model (relative paths, config last), digest checked first.
+
+    Raises:
+        DataLoss: the file's sha256 differs from ``sha256``.
+    """
+    digest = _sha256_file(onnx_path)
+    if digest != sha256:
+        raise DataLoss(
+            f"model artifact sha256 mismatch: expected {sha256}, got {digest}",
+            reason="ARTIFACT_DIGEST_MISMATCH",
+            metadata={"expected": sha256, "actual": digest},
+        )
+    files = [(f"{TRITON_VERSION}/model.onnx", onnx_path.read_bytes())]
+    if backend == "python":
+        files.append((f"{TRITON_VERSION}/model.py", python_model_source().encode()))
+        files.append((f"{TRITON_VERSION}/gyre_io.json", python_model_io(signature).encode()))
+    config = model_config(name, signature, backend=backend, max_batch_size=max_batch_size)
+    files.append(("config.pbtxt", config.encode()))
+    return files
+
+
+class S3TritonRepository:
+    """A model repository in S3 (``s3://[host:port/]bucket/prefix``), as production
+    Triton servers use; written through the runtime's object store (same endpoint and
+    credentials as ``settings.s3``). ``config.pbtxt`` is written last."""
+
+    def __init__(self, uri: str, s3: S3Settings) -> None:
+        from gyre.runtime.objectstore import SyncObjectStore
+
+        path = uri.removeprefix("s3://").strip("/")
+        parts = path.split("/")
+        if parts and ":" in parts[0]:  # s3://host:port/bucket/prefix (non-AWS endpoints)
+            parts = parts[1:]
+        if not parts or not parts[0]:
+            raise ValueError(
+                f"an S3 model repository is s3://[host:port/]bucket[/prefix], got {uri!r}"
+            )
+        self.bucket = parts[0]
+        self.prefix = "/".join(parts[1:])
+        self._store = SyncObjectStore.from_settings(s3, bucket=self.bucket)
+
+    def _key(self, name: str, relative: str = "") -> str:
+        base = f"{self.prefix}/{name}" if self.prefix else name
+        return f"{base}/{relative}" if relative else base
+
+    def write(
+        self,
+        name: str,
+        onnx_path: Path,
+        signature: schema_pb2.Signature,
+        *,
+        backend: OnnxBackend,
+        sha256: str,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    ) -> str:
+        files = _model_files(
+            name,
+            onnx_path,
+            signature,
+            backend=backend,
+            sha256=sha256,
+            max_batch_size=max_batch_size,
+        )
+        self._store.ensure_bucket()
+        for relative, data in files:
+            self._store.put_bytes(self._key(name, relative), data)
+        return self._store.uri(self._key(name))
+
+    def remove(self, name: str) -> None:
+        keys = [info.key for info in self._store.list(self._key(name) + "/")]
+        if keys:
+            self._store.delete_many(keys)
+
+    def has(self, name: str) -> bool:
+        return self._store.exists(self._key(name, "config.pbtxt"))
+
+
+def repository_for(location: str, s3: S3Settings) -> ModelRepository:
+    """The model repository at ``location``: a directory, or an ``s3://`` URI."""
+    if location.startswith("s3://"):
+        return S3TritonRepository(location, s3)
+    return TritonRepository(Path(location))
 
 
 def _sha256_file(path: Path) -> str:

@@ -20,7 +20,7 @@ from gyre.services.inference._prediction_log import PredictionLogger
 from gyre.services.inference._registry import ModelSource, RegistryModelSource
 from gyre.services.inference._servicer import InferenceServicer
 from gyre.services.inference._settings import GatewaySettings, InferenceSettings
-from gyre.services.inference._triton import TritonClient, TritonRepository
+from gyre.services.inference._triton import TritonClient, repository_for
 
 __all__ = ["CONSUMER_NAME", "running"]
 
@@ -50,10 +50,6 @@ async def running(
     gateway_settings = _gateway_settings(settings)
     if not settings.triton.model_repository:
         raise ValueError("settings.triton.model_repository must name Triton's model repository")
-    if settings.triton.model_repository.startswith("s3://"):
-        raise ValueError(
-            "an s3:// model repository is not supported by this gateway build; mount it locally"
-        )
     url = settings.database_url()
     await migrate(url, chains=[RUNTIME_MIGRATIONS, INFERENCE_MIGRATIONS])
     async with contextlib.AsyncExitStack() as stack:
@@ -89,7 +85,7 @@ async def running(
             db=db,
             outbox=outbox,
             triton=triton,
-            repository=TritonRepository(Path(settings.triton.model_repository)),
+            repository=repository_for(settings.triton.model_repository, settings.s3),
             source=model_source or RegistryModelSource(client),
             logger=logger,
             settings=gateway_settings,
