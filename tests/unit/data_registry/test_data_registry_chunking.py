@@ -49,3 +49,28 @@ def test_data_registry_empty_file_has_no_chunks(tmp_path: Path) -> None:
     chunked = chunk_file(path)
     assert chunked.chunks == []
     assert chunked.sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_data_registry_chunking_a_large_file_keeps_memory_bounded(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "big.bin"
+    with open(path, "wb") as out:  # 768 MB of pseudo-random pages, written in pieces
+        block = _random_bytes(8 * 1024 * 1024, 4)
+        for i in range(96):
+            out.write(block[i % 7 :] + block[: i % 7])
+    script = (
+        "import resource, sys\n"
+        "from gyre.sdk.data._chunking import chunk_file\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "chunked = chunk_file(sys.argv[1])\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(len(chunked.chunks), (after - before) // 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(path)], capture_output=True, text=True, check=True
+    )
+    chunks, grown_mb = (int(x) for x in out.stdout.split())
+    assert chunks > 100
+    assert grown_mb < 200, f"resident set grew by {grown_mb} MB for a 768 MB file"

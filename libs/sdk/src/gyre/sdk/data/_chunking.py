@@ -41,6 +41,10 @@ MAX_CHUNK_BYTES: Final = 4 * 1024 * 1024
 _HASH_THREADS: Final = 1
 # Chunks hashed ahead of the consumer.
 _MAX_IN_FLIGHT: Final = 32
+# Hashed bytes of the mapping dropped from the resident set at a time, and how far
+# behind the whole-file digest's progress the drop stays.
+_RELEASE_BYTES: Final = 16 * 1024 * 1024
+_CHUNK_SLACK: Final = MAX_CHUNK_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,25 @@ def _pipeline(
 
     view = memoryview(mapped)
     pending: deque[tuple[int, int, Future[str]]] = deque()
+    # Whole-file digest updates in flight, by the end offset they cover.
+    digests: deque[tuple[int, Future[Any]]] = deque()
+    released = 0
+
+    def release(done_upto: int) -> None:
+        # Drop hashed pages from this process's resident set (they stay in the page
+        # cache; touching them again just faults them back in), so RSS stays bounded
+        # whatever the file size.
+        nonlocal released
+        while digests and digests[0][1].done():
+            digests.popleft()
+        if digests:
+            done_upto = min(done_upto, digests[0][0] - _CHUNK_SLACK)
+        aligned = (done_upto // mmap.PAGESIZE) * mmap.PAGESIZE
+        if aligned - released >= _RELEASE_BYTES:
+            with contextlib.suppress(OSError, ValueError):
+                mapped.madvise(mmap.MADV_DONTNEED, released, aligned - released)
+            released = aligned
+
     for piece in fastcdc_cy(
         view,
         min_size=MIN_CHUNK_BYTES,
@@ -111,10 +134,14 @@ def _pipeline(
     ):
         start, end = piece.offset, piece.offset + piece.length
         if whole_file is not None:
-            ordered.submit(whole_file.update, view[start:end])
+            digests.append((end, ordered.submit(whole_file.update, view[start:end])))
+            if len(digests) > _MAX_IN_FLIGHT:  # back-pressure on the whole-file digest
+                digests[0][1].result()
         pending.append((piece.offset, piece.length, pool.submit(_sha256, view[start:end])))
         while pending and (len(pending) > _MAX_IN_FLIGHT or pending[0][2].done()):
-            yield _finish(pending.popleft(), on_bytes)
+            chunk = _finish(pending.popleft(), on_bytes)
+            release(chunk.offset)
+            yield chunk
     while pending:
         yield _finish(pending.popleft(), on_bytes)
     ordered.shutdown(wait=True)
