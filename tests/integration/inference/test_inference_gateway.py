@@ -32,6 +32,7 @@ from inference_helpers import (
     rows_request,
     running_stack,
 )
+from prometheus_client import REGISTRY
 from support.servers import NatsServer, SeaweedS3, TritonServer
 
 from gyre.common.v1 import schema_pb2, value_pb2
@@ -337,6 +338,18 @@ async def test_canary_at_20_percent_serves_about_a_fifth_and_shadow_never_answer
     assert [r.prediction.prediction.string_value for r in by_role[SHADOW]] == shadow_labels
     assert [r.prediction.prediction.string_value for r in by_role[CHAMPION]] == labels
     assert {r.model_version for r in by_role[SHADOW]} == {v2}
+    # Prometheus: per deployment, version and role (the gateway runs in this process).
+    shadow_requests = REGISTRY.get_sample_value(
+        "gyre_inference_requests_total",
+        {"deployment": name, "model_version": v2, "role": "shadow"},
+    )
+    canary_requests = REGISTRY.get_sample_value(
+        "gyre_inference_requests_total",
+        {"deployment": name, "model_version": v2, "role": "canary"},
+    )
+    assert shadow_requests is not None
+    assert shadow_requests >= 1
+    assert canary_requests == served[v2] + keyed.count(v2)
     first = by_role[CHAMPION][0]
     assert first.deployment == name
     assert first.features.values["nswprice"].double_value == pytest.approx(
