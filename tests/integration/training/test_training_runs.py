@@ -254,17 +254,17 @@ def test_training_bad_input_is_refused_or_fails_with_the_reason(stack: Stack) ->
             dataset_version=stack.elec2_small,
             estimator=HGB,
             params={"max_iter": -3},
-            cpus=0.5,
+            cpus=0.3,  # the three runs of this test share the 1-CPU head
         )
         broken = training.submit(
             gyre,
             dataset_version=stack.elec2_small,
             entrypoint="gyre_test_trainers:broken",
             code_dir=stack.code_dir,
-            cpus=0.5,
+            cpus=0.3,
         )
         after = training.submit(
-            gyre, dataset_version=stack.elec2_small, estimator=HGB, params={"max_iter": 5}, cpus=0.5
+            gyre, dataset_version=stack.elec2_small, estimator=HGB, params={"max_iter": 5}, cpus=0.3
         )
         rejected = _wait(gyre, rejected.name)
         assert rejected.state == run_pb2.RUN_STATE_FAILED

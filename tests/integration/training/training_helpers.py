@@ -157,7 +157,7 @@ def stack(
     settings = TrainingSettings(
         **base.model_dump(),
         training=TrainingOptions(
-            ray_token_file=str(ray_head.token_file), poll_interval_s=0.3, max_concurrent_runs=2
+            ray_token_file=str(ray_head.token_file), poll_interval_s=0.3, max_concurrent_runs=3
         ),
     )
     training = ServiceThread("training", settings)

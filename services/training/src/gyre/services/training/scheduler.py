@@ -102,6 +102,9 @@ class TrainingOptions(BaseModel, extra="forbid"):
     ray_token_file: str = ""
     # Interpreter on the Ray cluster that runs the worker module.
     worker_python: str = "python"
+    # host:port at which workers on the cluster reach this scheduler (live metrics);
+    # empty: the gRPC server's own address (right when Ray runs on this host).
+    advertise_address: str = ""
     # Object-store prefix of run artifacts (models, outcomes, code).
     artifact_prefix: str = "training"
     # CPUs an attempt asks for when its spec does not say.
@@ -934,7 +937,7 @@ class Scheduler:
             "GYRE_S3__SECURE": "true" if s3.secure else "false",
             "GYRE_S3__REGION": s3.region,
             "GYRE_S3__BUCKET": s3.bucket,
-            TRAINING.env_var: self.target,
+            TRAINING.env_var: self.options.advertise_address or self.target,
             "PYTHONUNBUFFERED": "1",
         }
         data_address = self.data_client.address(DATA_REGISTRY)
