@@ -6,7 +6,9 @@ services' tests); ``__main__`` runs the same components under ``serve()``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator
 from typing import Final
 
@@ -32,13 +34,21 @@ _OPTIONS: Final = (
 )
 
 
+def _warm_imports() -> None:
+    for module in ("pandas", "pyarrow.csv", "pyarrow.parquet"):
+        importlib.import_module(module)
+
+
 @contextlib.asynccontextmanager
 async def components(
     settings: ServiceSettings, *, sync_profile_max_bytes: int | None = None
 ) -> AsyncIterator[ServiceRegistration]:
     """Migrate, connect and start the relay; yield the gRPC registration; clean up."""
     url = settings.database_url()
+    # Import the heavy table libraries now, not during the first commit.
+    warm = asyncio.create_task(asyncio.to_thread(_warm_imports))
     await migrate(url, chains=[RUNTIME_MIGRATIONS, DATA_REGISTRY_MIGRATIONS])
+    await warm
     db = Database(url, pool_size=settings.database.pool_size, echo=settings.database.echo)
     store = ObjectStore.from_settings(settings.s3)
     try:
