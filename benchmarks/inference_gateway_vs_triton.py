@@ -6,8 +6,10 @@ to ONNX, and runs the gateway as its own process (as in production; the model co
 from a local file instead of the registry). Then, for client concurrency 1, 8 and 32,
 it sends the same one-row request
 
-D. directly to Triton with ``tritonclient.grpc.aio`` (8 named FP32 inputs), and
-G. through the gateway (``InferenceService.Predict`` with one typed row),
+D. directly to Triton with ``tritonclient.grpc.aio`` (8 named FP32 inputs),
+G. through the gateway (``InferenceService.Predict`` with one typed row), and
+E. to a bare ``grpc.aio`` echo server in its own process (the same request bytes back):
+   the cost of one Python gRPC hop, the floor of what any Python gateway adds,
 
 interleaved in blocks so drift on the machine hits both alike, and reports p50 / p99
 latency, throughput and the ratios G/D. The gateway's prediction logging runs at a
@@ -110,6 +112,29 @@ def serve_gateway(config_path: str) -> None:
         Path(config["profile"]).write_text(profiler.output_text(unicode=True, show_all=False))
 
 
+def serve_echo(ready_path: str) -> None:
+    """Child process: a bare ``grpc.aio`` server echoing bytes (one Python gRPC hop)."""
+
+    async def echo(request: bytes, context: Any) -> bytes:
+        return request
+
+    async def main() -> None:
+        server = grpc.aio.server()
+        handler = grpc.method_handlers_generic_handler(
+            "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}
+        )
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await asyncio.to_thread(Path(ready_path).write_text, f"127.0.0.1:{port}")
+        await stop.wait()
+        await server.stop(None)
+
+    asyncio.run(main())
+
+
 # --------------------------------------------------------------------------- load
 async def run_block(
     call: Callable[[], Awaitable[Any]], *, concurrency: int, count: int
@@ -194,6 +219,16 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                         raise SystemExit("the gateway did not start")
                     await asyncio.sleep(0.1)
                 target = ready.read_text()
+                echo_ready = root / "echo-ready"
+                echo_proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
+                    [sys.executable, __file__, "--serve-echo", str(echo_ready)]
+                )
+                while not echo_ready.exists():
+                    if echo_proc.poll() is not None or time.monotonic() > deadline:
+                        raise SystemExit("the echo server did not start")
+                    await asyncio.sleep(0.1)
+                echo_channel = grpc.aio.insecure_channel(echo_ready.read_text())
+                echo_rpc = echo_channel.unary_unary("/bench.Echo/Echo")
                 channel = grpc.aio.insecure_channel(target)
                 stub = InferenceServiceStub(channel)
                 await stub.CreateDeployment(
@@ -229,6 +264,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 async def call_gateway() -> None:
                     await stub.Predict(request)
 
+                request_bytes = request.SerializeToString()
+
+                async def call_echo() -> None:
+                    await echo_rpc(request_bytes)
+
                 # Same answer both ways.
                 answer = await stub.Predict(request)
                 reference = await direct.infer(
@@ -248,6 +288,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(200):  # warm-up
                     await call_direct()
                     await call_gateway()
+                    await call_echo()
                 results: dict[str, Any] = {}
                 for concurrency in CONCURRENCY:
                     spy = None
@@ -269,15 +310,20 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                             stderr=subprocess.DEVNULL,
                         )
                         await asyncio.sleep(1.0)
-                    per = {"direct": ([], 0.0, 0), "gateway": ([], 0.0, 0)}
+                    per: dict[str, tuple[list[float], float, int]] = {
+                        "direct": ([], 0.0, 0),
+                        "gateway": ([], 0.0, 0),
+                        "echo": ([], 0.0, 0),
+                    }
                     block = args.block * max(1, concurrency // 4)
                     for round_ in range(args.rounds):
-                        order = (
-                            ("direct", call_direct, "gateway", call_gateway)
-                            if round_ % 2 == 0
-                            else ("gateway", call_gateway, "direct", call_direct)
-                        )
-                        for name, call in ((order[0], order[1]), (order[2], order[3])):
+                        calls = [
+                            ("direct", call_direct),
+                            ("gateway", call_gateway),
+                            ("echo", call_echo),
+                        ]
+                        shift = round_ % len(calls)
+                        for name, call in calls[shift:] + calls[:shift]:
                             if args.profile and name == "gateway" and concurrency == 8:
                                 gateway_proc.send_signal(signal.SIGUSR1)
                             latencies, wall = await run_block(
@@ -306,6 +352,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     results[str(concurrency)] = level
                 await direct.close()
                 await channel.close()
+                await echo_channel.close()
+                echo_proc.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(echo_proc.wait, 30)
         finally:
             if gateway_proc is not None:
                 gateway_proc.send_signal(signal.SIGTERM)
@@ -334,6 +383,7 @@ def _input(cls: Any, name: str, array: np.ndarray[Any, Any]) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve-gateway", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-echo", help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per level")
     parser.add_argument("--block", type=int, default=250, help="requests per block at c<=4")
@@ -346,6 +396,9 @@ def main() -> None:
     if args.serve_gateway:
         serve_gateway(args.serve_gateway)
         return
+    if args.serve_echo:
+        serve_echo(args.serve_echo)
+        return
     report = asyncio.run(measure(args))
     if args.json:
         print(json.dumps(report, indent=2))
@@ -354,7 +407,7 @@ def main() -> None:
     header = (
         f"{'conc':>4} | {'direct p50/p99 ms':>18} | {'gateway p50/p99 ms':>18} | "
         f"{'added p50/p99 ms':>16} | {'direct rps':>10} | {'gateway rps':>11} | "
-        f"{'G/D p50':>7} | {'G/D p99':>7} | {'G/D rps':>7}"
+        f"{'G/D p50':>7} | {'G/D p99':>7} | {'G/D rps':>7} | {'bare hop p50/p99 ms':>19}"
     )
     print(header)
     print("-" * len(header))
@@ -366,7 +419,8 @@ def main() -> None:
             f"{level['added_p50_ms']:+7.3f} / {level['added_p99_ms']:+6.3f} | "
             f"{d['throughput_rps']:10.0f} | {g['throughput_rps']:11.0f} | "
             f"{level['p50_ratio']:6.2f}x | {level['p99_ratio']:6.2f}x | "
-            f"{level['throughput_ratio']:6.2f}x"
+            f"{level['throughput_ratio']:6.2f}x | "
+            f"{level['echo']['p50_ms']:8.3f} / {level['echo']['p99_ms']:7.3f}"
         )
 
 
