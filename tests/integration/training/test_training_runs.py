@@ -297,6 +297,11 @@ def test_training_run_completes_across_a_scheduler_restart(stack: Stack) -> None
         assert run.attempt_count == 1  # the job outlived the scheduler: not resubmitted
         assert run.result.model_artifact.sha256
         assert run.result.params["trainer"].string_value == "fit"
+        # Points streamed to the old scheduler are kept, the rest backfilled from the
+        # outcome: the whole history is there.
+        assert training.metric_history(gyre, run.name, "warmup") == [
+            (step, float(step)) for step in range(4)
+        ]
 
 
 def test_training_duplicated_trigger_event_creates_one_run(stack: Stack) -> None:
