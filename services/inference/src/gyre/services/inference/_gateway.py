@@ -43,6 +43,7 @@ from gyre.runtime.db import Database, after_commit, utcnow
 from gyre.runtime.errors import (
     Aborted,
     AlreadyExists,
+    DeadlineExceeded,
     FailedPrecondition,
     FieldViolation,
     GyreError,
@@ -1559,14 +1560,33 @@ class Gateway:
         timeout_s: float | None,
         parameters: Mapping[str, Any] | None,
     ) -> dict[str, NDArray[Any]]:
-        count = next(iter(arrays.values())).shape[0]
-        limit = self._settings.max_batch_size
-        specs = route.signature.inputs
         timeout = (
             self._settings.triton_timeout_s
             if timeout_s is None
             else min(timeout_s, self._settings.triton_timeout_s)
         )
+        try:
+            return await self._infer_chunks(route, arrays, request_id, timeout, parameters)
+        except Unavailable as exc:
+            caller_bound = timeout_s is not None and timeout_s < self._settings.triton_timeout_s
+            if exc.reason == "TRITON_TIMEOUT" and caller_bound:
+                raise DeadlineExceeded(
+                    "the deadline passed before Triton answered", reason="DEADLINE_EXCEEDED"
+                ) from exc
+            raise
+
+    async def _infer_chunks(
+        self,
+        route: RouteRuntime,
+        arrays: Mapping[str, NDArray[Any]],
+        request_id: str,
+        timeout_s: float,
+        parameters: Mapping[str, Any] | None,
+    ) -> dict[str, NDArray[Any]]:
+        timeout = timeout_s
+        count = next(iter(arrays.values())).shape[0]
+        limit = self._settings.max_batch_size
+        specs = route.signature.inputs
         if count <= limit:
             inputs = [(s.name, s.triton_dtype, arrays[s.name]) for s in specs]
             return await self._triton.infer(

@@ -380,7 +380,13 @@ def translate(exc: BaseException, *, model: str = "") -> Exception:
                 reason="MODEL_NOT_READY",
                 metadata={"model": model},
             )
-        if "UNAVAILABLE" in status or "DEADLINE_EXCEEDED" in status:
+        if "DEADLINE_EXCEEDED" in status:
+            return Unavailable(
+                f"Triton did not answer in time: {text}",
+                reason="TRITON_TIMEOUT",
+                metadata={"model": model},
+            )
+        if "UNAVAILABLE" in status:
             return Unavailable(
                 f"Triton is unreachable: {text}",
                 reason="TRITON_UNAVAILABLE",
