@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import json
 import re
+import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,12 @@ def test_training_run_completes_across_a_scheduler_restart(stack: Stack) -> None
         assert run.attempt_count == 1  # the job outlived the scheduler: not resubmitted
         assert run.result.model_artifact.sha256
         assert run.result.params["trainer"].string_value == "fit"
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=stack.code_dir, capture_output=True, text=True
+        ).stdout.strip()
+        assert run.result.code_version.git_commit == commit
+        assert not run.result.code_version.git_dirty
+        assert len(run.result.code_version.source_sha256) == 64
         # Points streamed to the old scheduler are kept, the rest backfilled from the
         # outcome: the whole history is there.
         assert training.metric_history(gyre, run.name, "warmup") == [

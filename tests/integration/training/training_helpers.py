@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import textwrap
 import threading
 import time
@@ -171,6 +172,13 @@ def stack(
     code_dir = home / "code"
     code_dir.mkdir()
     (code_dir / "gyre_test_trainers.py").write_text(TRAINER_CODE)
+    # A git checkout, so runs record the commit of their custom code.
+    for command in (
+        ["git", "init", "-q"],
+        ["git", "add", "."],
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "t"],
+    ):
+        subprocess.run(command, cwd=code_dir, check=True, capture_output=True, timeout=30)
     suffix = os.getpid()
     try:
         with GyreClient(addresses={"data_registry": registry.target}, timeout=120) as gyre:

@@ -44,6 +44,7 @@ from gyre.training.v1 import experiment_pb2, run_pb2, trigger_pb2
 from gyre.training.v1 import training_service_pb2 as ts
 
 __all__ = [
+    "CODE_VERSION_FILE",
     "DEFAULT_EXPERIMENT",
     "TERMINAL_STATES",
     "cancel",
@@ -66,6 +67,9 @@ __all__ = [
 ]
 
 DEFAULT_EXPERIMENT: Final = "default"
+# Written into a custom trainer's code zip by upload_code when the directory is in a git
+# checkout: {"git_commit": ..., "git_dirty": ...}; the run records it as its code version.
+CODE_VERSION_FILE: Final = ".gyre-code-version.json"
 TERMINAL_STATES: Final = frozenset(
     {run_pb2.RUN_STATE_SUCCEEDED, run_pb2.RUN_STATE_FAILED, run_pb2.RUN_STATE_CANCELLED}
 )
@@ -189,11 +193,16 @@ def upload_code(client: Any, directory: str | os.PathLike[str]) -> artifact_pb2.
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            if "__pycache__" in path.parts:
+            relative = path.relative_to(root)
+            if "__pycache__" in relative.parts or ".git" in relative.parts:
                 continue
-            info = zipfile.ZipInfo(str(path.relative_to(root)), date_time=(1980, 1, 1, 0, 0, 0))
+            info = zipfile.ZipInfo(str(relative), date_time=(1980, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             archive.writestr(info, path.read_bytes())
+        version = _git_version(root)
+        if version is not None:
+            info = zipfile.ZipInfo(CODE_VERSION_FILE, date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, json.dumps(version, sort_keys=True))
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     response = client.training.CreateCodeUploadUrl(
@@ -211,6 +220,30 @@ def upload_code(client: Any, directory: str | os.PathLike[str]) -> artifact_pb2.
         result.raise_for_status()
     code: artifact_pb2.ArtifactRef = response.code
     return code
+
+
+def _git_version(root: Path) -> dict[str, Any] | None:
+    """Commit and dirtiness of the git checkout holding ``root``; None outside one."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "."],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"git_commit": commit, "git_dirty": bool(status)} if commit else None
 
 
 def submit(

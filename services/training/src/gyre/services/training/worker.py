@@ -493,6 +493,13 @@ def _prepare(
         code = job.spec.trainer.custom.code
         code_dir = _code_dir(store, job.code_key) if job.code_key else None
         code_version = run_pb2.CodeVersion(source_sha256=code.sha256)
+        # The SDK records the git commit of the uploaded directory inside the zip.
+        version_file = code_dir / ".gyre-code-version.json" if code_dir else None
+        if version_file is not None and version_file.is_file():
+            with contextlib.suppress(ValueError, TypeError):
+                recorded = json.loads(version_file.read_text())
+                code_version.git_commit = str(recorded.get("git_commit", ""))
+                code_version.git_dirty = bool(recorded.get("git_dirty", False))
     else:
         code_version = builtin_code_version(job.spec.trainer.builtin.estimator)
     _prepared[job.run] = (data, code_dir, code_version)
