@@ -703,6 +703,14 @@ async def test_cli_deploys_predicts_and_records_feedback(stack: Stack, tmp_path:
     assert failed.exit_code == 1
     assert "InvalidArgument" in failed.output
 
+    # Without --version the model's champion is deployed (v1 again after the rollback).
+    async def champion_back() -> bool:
+        return await stack.champion_alias(model) == v1
+
+    await eventually(champion_back)
+    second = await gyre("deploy", model, "--name", f"{model}-two", "--allow-unvalidated")
+    assert f"{model}/versions/1 champion 100%" in second
+
 
 async def test_s3_model_repository_holds_the_model_files(
     s3_server: SeaweedS3, tmp_path: Path

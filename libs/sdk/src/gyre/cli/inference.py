@@ -2,8 +2,8 @@
 
 ::
 
-    gyre deploy elec2 --version 3 --name elec2-live      # without --version: wait for
-                                                          # the next validated version
+    gyre deploy elec2 --version 3 --name elec2-live      # without --version: the champion,
+                                                          # or wait for the next validated
     gyre deployments ls
     gyre deployments show elec2-live --json
     gyre deployments history elec2-live
@@ -179,7 +179,10 @@ def deploy_command(
     model: Annotated[str, typer.Argument(help="Registered model, e.g. elec2.")],
     version: Annotated[
         str | None,
-        typer.Option(help="Version number or alias; default: wait for the next validated one."),
+        typer.Option(
+            help="Version number or alias; default: the champion, or (none) wait for the "
+            "next validated version."
+        ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Deployment id (default: the model id).")] = None,
     allow_unvalidated: Annotated[

@@ -26,7 +26,9 @@ from typing import Any, TypeVar
 
 from gyre.common.v1 import value_pb2
 from gyre.inference.v1 import deployment_pb2, inference_service_pb2, prediction_pb2
+from gyre.models.v1 import models_service_pb2
 from gyre.sdk.client import AsyncGyreClient, GyreClient
+from gyre.sdk.errors import NotFound
 
 __all__ = [
     "deploy",
@@ -111,8 +113,9 @@ def deploy(
     """Create a deployment of ``model`` (``"fraud"`` or ``"models/fraud"``).
 
     ``version`` (a number, an alias such as ``"champion"``, or a full version name)
-    becomes the champion; without it the deployment waits for the model's next version
-    that passes validation (``auto_rollout_on_validation``). ``name`` defaults to the
+    becomes the champion; without it the model's ``champion`` alias does, and when the
+    model has none the deployment waits for its next version that passes validation
+    (``auto_rollout_on_validation``). ``name`` defaults to the
     model id. Returns the ``Deployment`` (awaitable with an async client).
 
     Raises:
@@ -124,23 +127,43 @@ def deploy(
     rollout_policy = deployment_pb2.RolloutPolicy()
     if policy is not None:
         rollout_policy.CopyFrom(policy)
-    deployment = deployment_pb2.Deployment(
-        registered_model=model_name,
-        rollout_policy=rollout_policy,
-        prediction_log_sample_rate=sample_rate,
-    )
-    if version is None:
-        deployment.rollout_policy.auto_rollout_on_validation = True
-    else:
-        deployment.routes.add(
-            model_version=_version(model_name, version),
-            role=deployment_pb2.ROUTE_ROLE_CHAMPION,
-            weight=100,
+
+    def request_for(champion: str) -> inference_service_pb2.CreateDeploymentRequest:
+        deployment = deployment_pb2.Deployment(
+            registered_model=model_name,
+            rollout_policy=rollout_policy,
+            prediction_log_sample_rate=sample_rate,
         )
-    request = inference_service_pb2.CreateDeploymentRequest(
-        deployment_id=deployment_id, deployment=deployment, allow_unvalidated=allow_unvalidated
-    )
-    return _then(client.inference.CreateDeployment(request), lambda r: r.deployment)
+        if champion:
+            deployment.routes.add(
+                model_version=champion, role=deployment_pb2.ROUTE_ROLE_CHAMPION, weight=100
+            )
+        else:
+            deployment.rollout_policy.auto_rollout_on_validation = True
+        return inference_service_pb2.CreateDeploymentRequest(
+            deployment_id=deployment_id, deployment=deployment, allow_unvalidated=allow_unvalidated
+        )
+
+    if version is not None:
+        request = request_for(_version(model_name, version))
+        return _then(client.inference.CreateDeployment(request), lambda r: r.deployment)
+    # No version: the model's champion if it has one, else wait for the next validated one.
+    lookup = models_service_pb2.GetModelVersionRequest(name=f"{model_name}/versions/champion")
+    if isinstance(client, AsyncGyreClient):
+
+        async def run() -> Any:
+            try:
+                champion = (await client.models.GetModelVersion(lookup)).model_version.name
+            except NotFound:
+                champion = ""
+            return (await client.inference.CreateDeployment(request_for(champion))).deployment
+
+        return run()
+    try:
+        champion = client.models.GetModelVersion(lookup).model_version.name
+    except NotFound:
+        champion = ""
+    return client.inference.CreateDeployment(request_for(champion)).deployment
 
 
 def predict(
