@@ -1350,7 +1350,13 @@ class Gateway:
                     message.state = deployment_pb2.DEPLOYMENT_STATE_SERVING
                     message.ClearField("rollout")
                     rolled = next((r for r in trial if r.role == CANARY), trial[0])
-                    to_unload = [r.triton_model for r in trial]
+                    # The previous champion stays loaded even if it was the canary too.
+                    to_unload = [
+                        r.triton_model
+                        for r in trial
+                        if r.model_version
+                        not in (message.previous_champion, champion.model_version)
+                    ]
                     payload = inference_events_pb2.InferenceDeploymentRolledBack(
                         deployment=name,
                         registered_model=message.registered_model,
