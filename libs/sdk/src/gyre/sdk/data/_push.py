@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -14,7 +15,7 @@ from typing import Any, Final
 from gyre.data.v1 import data_service_pb2 as ds
 from gyre.data.v1 import dataset_pb2, manifest_pb2
 from gyre.sdk.data import _http
-from gyre.sdk.data._chunking import Chunk, ChunkedFile, chunk_file, file_sha256, read_chunk
+from gyre.sdk.data._chunking import Chunk, ChunkedFile, file_sha256, iter_chunks, read_chunk
 from gyre.sdk.errors import (
     DataLoss,
     DeadlineExceeded,
@@ -28,8 +29,9 @@ __all__ = ["DEFAULT_SPLIT", "PushStats", "push", "wait_until_profiled"]
 DEFAULT_SPLIT: Final = (0.7, 0.15, 0.15)
 # Parallel uploads (memory: one chunk of at most 4 MiB each).
 DEFAULT_PARALLEL: Final = 8
-_FIND_BATCH: Final = 10_000
 _URL_BATCH: Final = 1_000
+# New chunks asked about (and uploaded) at a time while the file is still being chunked.
+_PIPELINE_BATCH: Final = 32
 
 
 @dataclass
@@ -189,39 +191,34 @@ def push(
     stats = stats if stats is not None else PushStats()
     total = sum(p.stat().st_size for _, p in files)
     stats.total_bytes = total
-    bar = _bar(progress, total, "hashing")
-    chunked: list[tuple[str, ChunkedFile]] = []
+    name = ensure_dataset(client, dataset, create=create_dataset, info=dataset_info)
     # Whole-file digests are only needed at commit: computed by a thread of their own
     # while chunks are cut, hashed and uploaded.
     digester = ThreadPoolExecutor(1)
     file_digests = {rel: digester.submit(file_sha256, full) for rel, full in files}
     digester.shutdown(wait=False)
-    try:
-        for rel, full in files:
-            chunked.append(
-                (rel, chunk_file(full, on_bytes=_tick(bar, on_bytes), file_digest=False))
-            )
-    finally:
-        if bar is not None:
-            bar.close()
-    name = ensure_dataset(client, dataset, create=create_dataset, info=dataset_info)
-
     where: dict[str, tuple[Path, Chunk]] = {}
-    for _, cf in chunked:
-        for chunk in cf.chunks:
-            where.setdefault(chunk.sha256, (cf.path, chunk))
+    chunked: list[tuple[str, ChunkedFile]] = []
+    bar = _bar(progress, total, "hashing")
+    with _Uploader(client, name, where, parallel=parallel, progress=progress, stats=stats) as up:
+        try:
+            for rel, full in files:
+                chunks: list[Chunk] = []
+                for chunk in iter_chunks(full, on_bytes=_tick(bar, on_bytes)):
+                    chunks.append(chunk)
+                    if chunk.sha256 not in where:
+                        where[chunk.sha256] = (full, chunk)
+                        up.offer(chunk)
+                chunked.append((rel, ChunkedFile(full, full.stat().st_size, "", chunks)))
+        finally:
+            if bar is not None:
+                bar.close()
+        up.flush()
     stats.chunk_count = len(where)
     descriptors = [
         manifest_pb2.ChunkDescriptor(sha256=sha, size_bytes=chunk.length)
         for sha, (_, chunk) in where.items()
     ]
-    missing: list[manifest_pb2.ChunkDescriptor] = []
-    for batch in _batches(descriptors, _FIND_BATCH):
-        response = client.data.FindMissingChunks(
-            ds.FindMissingChunksRequest(dataset=name, chunks=list(batch))
-        )
-        missing.extend(response.missing_chunks)
-    _upload(client, name, missing, where, parallel=parallel, progress=progress, stats=stats)
 
     manifest = manifest_pb2.Manifest(
         files=[
@@ -323,6 +320,96 @@ def _tick(bar: Any, extra: Callable[[int], None] | None) -> Callable[[int], None
             extra(n)
 
     return tick
+
+
+class _Uploader:
+    """Uploads the chunks the store lacks while the rest of the file is still being
+    chunked: new chunks are batched, asked about (FindMissingChunks), and the missing
+    ones PUT by a thread pool that reads each chunk from the file when it runs."""
+
+    def __init__(
+        self,
+        client: Any,
+        dataset: str,
+        where: Mapping[str, tuple[Path, Chunk]],
+        *,
+        parallel: int,
+        progress: bool,
+        stats: PushStats,
+    ) -> None:
+        self._client = client
+        self._dataset = dataset
+        self._where = where
+        self._stats = stats
+        self._batch: list[Chunk] = []
+        self._pool = ThreadPoolExecutor(max(1, parallel))
+        self._futures: list[Future[int]] = []
+        self._fds: dict[Path, int] = {}
+        self._lock = threading.Lock()
+        self._bar = _bar(progress, 0, "uploading")
+
+    def __enter__(self) -> _Uploader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for fd in self._fds.values():
+            os.close(fd)
+        if self._bar is not None:
+            self._bar.close()
+
+    def offer(self, chunk: Chunk) -> None:
+        """A chunk not seen before in this push."""
+        self._batch.append(chunk)
+        if len(self._batch) >= _PIPELINE_BATCH:
+            self._ask()
+
+    def _ask(self) -> None:
+        batch, self._batch = self._batch, []
+        if not batch:
+            return
+        response = self._client.data.FindMissingChunks(
+            ds.FindMissingChunksRequest(
+                dataset=self._dataset,
+                chunks=[
+                    manifest_pb2.ChunkDescriptor(sha256=c.sha256, size_bytes=c.length)
+                    for c in batch
+                ],
+            )
+        )
+        self.upload(list(response.missing_chunks))
+
+    def upload(self, missing: Sequence[manifest_pb2.ChunkDescriptor]) -> None:
+        """Queue PUTs of ``missing`` chunks (presigned URLs asked in batches)."""
+        for batch in _batches(list(missing), _URL_BATCH):
+            urls = self._client.data.CreateUploadUrls(
+                ds.CreateUploadUrlsRequest(dataset=self._dataset, chunks=list(batch))
+            ).urls
+            if self._bar is not None:
+                self._bar.total += sum(d.size_bytes for d in batch)
+                self._bar.refresh()
+            for url in urls:
+                self._futures.append(self._pool.submit(self._send, url))
+
+    def _send(self, url: ds.ChunkUrl) -> int:
+        path, chunk = self._where[url.sha256]
+        with self._lock:
+            fd = self._fds.get(path)
+            if fd is None:
+                fd = self._fds[path] = os.open(path, os.O_RDONLY)
+        data = read_chunk(fd, chunk)
+        _http.put(url.url, data)
+        if self._bar is not None:
+            self._bar.update(len(data))
+        return len(data)
+
+    def flush(self) -> None:
+        """Ask about the last batch and wait for every upload (raising the first error)."""
+        self._ask()
+        futures, self._futures = self._futures, []
+        for future in futures:
+            self._stats.uploaded_bytes += future.result()
+            self._stats.uploaded_chunks += 1
 
 
 def _upload(
