@@ -589,26 +589,35 @@ async def search_latency(target: str, sync_url: str, args: argparse.Namespace) -
             await asyncio.to_thread(_seed, sync_url, seeded, size)
             seeded = size
             for label, spec in SEARCH_QUERIES:
+                rows = [0]
 
-                async def call(_i: int, spec: dict[str, Any] = spec) -> None:
+                async def call(
+                    _i: int, spec: dict[str, Any] = spec, rows: list[int] = rows
+                ) -> None:
                     if "parent" in spec:
-                        await client.models.ListModelVersions(
+                        listed = await client.models.ListModelVersions(
                             models_service_pb2.ListModelVersionsRequest(
                                 parent=spec["parent"], filter=spec["filter"], page_size=50
                             )
                         )
+                        rows[0] = len(listed.model_versions)
                         return
                     request = models_service_pb2.SearchModelVersionsRequest(
                         filter=spec["filter"], order_by=spec.get("order_by", ""), page_size=50
                     )
                     page = await client.models.SearchModelVersions(request)
+                    rows[0] = len(page.model_versions)
                     if spec.get("second_page"):
                         request.page_token = page.next_page_token
-                        await client.models.SearchModelVersions(request)
+                        page = await client.models.SearchModelVersions(request)
+                        rows[0] = len(page.model_versions)
 
                 await _drive(call, 5, 1)
                 latencies, wall = await _drive(call, args.searches, 1)
-                results.setdefault(label, {})[str(size)] = _summary(latencies, wall)
+                results.setdefault(label, {})[str(size)] = {
+                    **_summary(latencies, wall),
+                    "rows": rows[0],
+                }
     for label in results:
         small, large = results[label][str(SEARCH_SIZES[0])], results[label][str(SEARCH_SIZES[-1])]
         results[label]["p50_ratio_100k_vs_1k"] = large["p50_ms"] / small["p50_ms"]
@@ -671,6 +680,8 @@ def render(results: dict[str, Any]) -> str:
                     f"{label:<34}"
                     + "".join(f"{row[s]['p50_ms']:>9.2f}" for s in sizes)
                     + f"{row['p50_ratio_100k_vs_1k']:>8.2f}x"
+                    + "   rows "
+                    + "/".join(str(row[s].get("rows", "?")) for s in sizes)
                 )
     lines.append("\naims (informational):")
     for name, aim in results["aims"].items():
@@ -744,8 +755,14 @@ def main(argv: list[str] | None = None) -> int:
                 "pass": measured >= AIM_SPEEDUP,
             }
         if "search" in data:
-            worst = max(row["p50_ratio_100k_vs_1k"] for row in data["search"].values())
-            aims[f"{engine} search p50 100k/1k (worst query)"] = {
+            # Flatness is judged on queries that return the same number of rows at 1k and
+            # 100k (a page of 1 row costs less to encode than a page of 50).
+            worst = max(
+                row["p50_ratio_100k_vs_1k"]
+                for row in data["search"].values()
+                if row[str(SEARCH_SIZES[0])]["rows"] == row[str(SEARCH_SIZES[-1])]["rows"]
+            )
+            aims[f"{engine} search p50 100k/1k (worst full-page query)"] = {
                 "aim": AIM_SEARCH_FLATNESS,
                 "measured": worst,
                 "pass": worst <= AIM_SEARCH_FLATNESS,
