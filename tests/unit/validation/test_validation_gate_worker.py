@@ -221,7 +221,7 @@ async def test_a_good_version_passes_and_announces_it(gate: Any) -> None:
     [
         ("not-onnx", "not a valid ONNX model"),
         ("corrupt", "the artifact is corrupt"),
-        ("not-ready", "is PROFILING, not READY"),
+        ("failed-data", "is FAILED, not READY"),
         ("no-target", "has no target column"),
         ("no-split", "has no test split"),
         ("missing-column", "signature does not match the data's columns"),
@@ -236,8 +236,8 @@ async def test_bad_inputs_end_as_error_with_the_reason(
         peers.artifacts[name] = b"\x01\x02 garbage"
     elif breakage == "corrupt":
         peers.artifacts[name] = b"corrupt"
-    elif breakage == "not-ready":
-        peers.dataset.state = dataset_pb2.DATASET_VERSION_STATE_PROFILING
+    elif breakage == "failed-data":
+        peers.dataset.state = dataset_pb2.DATASET_VERSION_STATE_FAILED
     elif breakage == "no-target":
         peers.dataset.target_column = ""
     elif breakage == "no-split":
@@ -363,3 +363,31 @@ async def test_a_policy_hold_out_dataset_version_is_evaluated_on(gate: Any) -> N
     assert done.dataset_version == DATASET
     assert done.policy.name == "models/m/validationPolicy"
     assert done.verdict == PASSED
+
+
+async def test_data_still_being_profiled_is_waited_for(gate: Any) -> None:
+    gate_, peers, _ = gate
+    peers.dataset.state = dataset_pb2.DATASET_VERSION_STATE_PROFILING
+    started = await gate_.request_validation("models/m/versions/1")
+    ident = started.name.split("/")[1]
+    for _ in range(2):  # looked at, put back, looked at again: attempts do not pile up
+        assert await gate_.run_next()
+        async with gate_.db.transaction() as session:
+            record = await session.get(ValidationRecord, ident)
+            assert record.state == int(validation_pb2.VALIDATION_STATE_PENDING)
+            assert record.attempts == 0
+            record.lease_until = utcnow() - timedelta(seconds=1)
+    peers.dataset.state = dataset_pb2.DATASET_VERSION_STATE_READY
+    assert await gate_.run_next()
+    assert (await gate_.get_validation(started.name)).verdict == PASSED
+
+    # Profiling that never ends: given up after evaluation_timeout_s from the request.
+    peers.dataset.state = dataset_pb2.DATASET_VERSION_STATE_PROFILING
+    again = await gate_.request_validation("models/m/versions/1")
+    async with gate_.db.transaction() as session:
+        record = await session.get(ValidationRecord, again.name.split("/")[1])
+        record.create_time = utcnow() - timedelta(hours=1)
+    assert await gate_.run_next()
+    done = await gate_.get_validation(again.name)
+    assert done.verdict == ERROR
+    assert "still being profiled and split after" in done.error_message

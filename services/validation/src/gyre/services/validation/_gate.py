@@ -86,6 +86,9 @@ REPORT_MEDIA_TYPE: Final = "text/markdown"
 # Seconds before a validation deferred by a transient failure is retried (times its
 # attempts so far).
 _RETRY_DELAY_S: Final = 5.0
+# Seconds between looks at a dataset version that is still being profiled (a validation
+# waits for it up to evaluation_timeout_s from its creation).
+_NOT_READY_DELAY_S: Final = 2.0
 _MODEL_VERSION_NAME: Final = r"^models/[a-z0-9][a-z0-9-]{0,62}/versions/[0-9]+$"
 
 
@@ -630,10 +633,29 @@ class ValidationGate:
         except asyncio.CancelledError:
             cancel.set()
             raise
+        except _DataNotReady as exc:
+            waited = (utcnow() - record.create_time).total_seconds()
+            if waited < self.settings.evaluation_timeout_s:
+                heartbeat.cancel()
+                await self._defer(
+                    record.id,
+                    str(exc),
+                    delay=timedelta(seconds=_NOT_READY_DELAY_S),
+                    count_attempt=False,
+                )
+                return
+            outcome = _Outcome(
+                error_result(EvaluationError(f"{exc} after {waited:.0f} s", name="data"))
+            )
         except (Unavailable, DeadlineExceeded) as exc:
             if record.attempts < self.settings.max_attempts:
                 heartbeat.cancel()
-                await self._defer(record.id, exc)
+                await self._defer(
+                    record.id,
+                    exc.message,
+                    delay=timedelta(seconds=_RETRY_DELAY_S * record.attempts),
+                    count_attempt=True,
+                )
                 return
             outcome = _Outcome(
                 error_result(
@@ -661,10 +683,11 @@ class ValidationGate:
                 await heartbeat
         await self._complete(record.id, validation, outcome, start_time, time.monotonic() - started)
 
-    async def _defer(self, ident: str, exc: GyreError) -> None:
-        """Put a validation back to PENDING after a transient failure, retried after a
-        delay growing with its attempts."""
-        delay = timedelta(seconds=_RETRY_DELAY_S)
+    async def _defer(
+        self, ident: str, reason: str, *, delay: timedelta, count_attempt: bool
+    ) -> None:
+        """Put a validation back to PENDING, to be claimed again after ``delay``
+        (a transient failure counts as an attempt; data still being profiled does not)."""
 
         async def work(session: AsyncSession) -> None:
             record = await _store.get_validation(session, ident)
@@ -672,12 +695,13 @@ class ValidationGate:
                 return
             record.state = _store.PENDING
             record.lease_owner = None
-            record.lease_until = utcnow() + delay * record.attempts
+            record.lease_until = utcnow() + delay
+            if not count_attempt:
+                record.attempts -= 1
             validation = _resource(record)
-            validation.state = v_pb2.VALIDATION_STATE_PENDING
             record.resource = validation.SerializeToString()
 
-        _log.warning("validation %s deferred after a transient failure: %s", ident, exc)
+        _log.warning("validation %s deferred by %s: %s", ident, delay, reason)
         await self.db.run(work)
 
     async def _mark_running(
@@ -752,6 +776,8 @@ class ValidationGate:
                     f"dataset version {target} does not exist", name="data"
                 ) from exc
             outcome.dataset_version = dv.name
+            if dv.state == dataset_pb2.DATASET_VERSION_STATE_PROFILING:
+                raise _DataNotReady(f"dataset version {dv.name} is still being profiled and split")
             if dv.state != dataset_pb2.DATASET_VERSION_STATE_READY:
                 state = dataset_pb2.DatasetVersionState.Name(dv.state).removeprefix(
                     "DATASET_VERSION_STATE_"
@@ -988,6 +1014,10 @@ class ValidationGate:
             )
         else:
             _log.warning("validation %s was taken over by another worker; result dropped", ident)
+
+
+class _DataNotReady(Exception):
+    """The dataset version is still PROFILING: its splits will exist soon."""
 
 
 class _CancelFlag:
