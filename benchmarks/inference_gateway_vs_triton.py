@@ -206,6 +206,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                             "model_repository": str(triton.model_repository),
                         },
                         "server": {"host": "127.0.0.1", "port": 0},
+                        "gateway": {"batch_in_flight": args.batch_in_flight},
                     },
                 }
                 (root / "config.json").write_text(json.dumps(config))
@@ -370,6 +371,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "platform": platform.platform(),
         },
         "sample_rate": args.sample_rate,
+        "batch_in_flight": args.batch_in_flight,
         "levels": results,
     }
 
@@ -388,6 +390,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per level")
     parser.add_argument("--block", type=int, default=250, help="requests per block at c<=4")
     parser.add_argument("--sample-rate", type=float, default=0.1, help="prediction logging")
+    parser.add_argument(
+        "--batch-in-flight",
+        type=int,
+        default=2,
+        help="gateway calls per model in flight before merging requests (0: no batching)",
+    )
     parser.add_argument("--profile", help="write a pyinstrument profile of the gateway here")
     parser.add_argument(
         "--py-spy", help="record the gateway with py-spy during concurrency 8 (raw stacks)"
@@ -403,7 +411,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    print(f"machine: {report['machine']}; prediction log sample rate {report['sample_rate']}")
+    print(
+        f"machine: {report['machine']}; prediction log sample rate {report['sample_rate']}; "
+        f"batch in flight {report['batch_in_flight']}"
+    )
     header = (
         f"{'conc':>4} | {'direct p50/p99 ms':>18} | {'gateway p50/p99 ms':>18} | "
         f"{'added p50/p99 ms':>16} | {'direct rps':>10} | {'gateway rps':>11} | "

@@ -52,6 +52,7 @@ from gyre.runtime.errors import (
     Unavailable,
 )
 from gyre.runtime.events import Outbox
+from gyre.services.inference._batcher import Batcher
 from gyre.services.inference._orm import DeploymentRecord, HistoryRecord, ModelVersionRecord
 from gyre.services.inference._prediction_log import LogEntry, PredictionLogger
 from gyre.services.inference._registry import ModelSource
@@ -190,6 +191,7 @@ class Gateway:
         self._artifacts_dir = artifacts_dir
         self._runtime: dict[str, DeploymentRuntime] = {}
         self._installed_at: dict[str, float] = {}
+        self._batchers: dict[str, Batcher] = {}
         self._versions: dict[str, model_version_pb2.ModelVersion] = {}
         self._signatures: dict[str, CompiledSignature] = {}
         self._stats: dict[tuple[str, str], RouteStats] = {}
@@ -1593,6 +1595,26 @@ class Gateway:
         count = next(iter(arrays.values())).shape[0]
         limit = self._settings.max_batch_size
         specs = route.signature.inputs
+        if count <= limit and not parameters and self._settings.batch_in_flight > 0:
+            batcher = self._batchers.get(route.triton_model)
+            if batcher is None:
+                triton, name, outputs = self._triton, route.triton_model, route.outputs
+
+                async def call(feed: Mapping[str, NDArray[Any]]) -> dict[str, NDArray[Any]]:
+                    return await triton.infer(
+                        name,
+                        [(s.name, s.triton_dtype, feed[s.name]) for s in specs],
+                        outputs,
+                        timeout_s=self._settings.triton_timeout_s,
+                    )
+
+                batcher = Batcher(
+                    call, max_in_flight=self._settings.batch_in_flight, max_rows=limit
+                )
+                self._batchers[route.triton_model] = batcher
+            # The caller's deadline cancels this handler (grpc does); Triton's own
+            # timeout bounds the shared call.
+            return await batcher.submit(arrays, count)
         if count <= limit:
             inputs = [(s.name, s.triton_dtype, arrays[s.name]) for s in specs]
             return await self._triton.infer(

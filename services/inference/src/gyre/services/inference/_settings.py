@@ -22,6 +22,9 @@ class GatewaySettings(BaseModel, extra="forbid"):
     triton_timeout_s: float = Field(default=10.0, gt=0)
     # Seconds between Triton liveness checks (health, reloading models after a restart).
     health_interval_s: float = Field(default=0.5, gt=0)
+    # Calls to one Triton model in flight before concurrent requests are merged into one
+    # batch (opportunistic batching: no added latency at low load); 0 turns it off.
+    batch_in_flight: int = Field(default=2, ge=0)
     # Largest batch sent to Triton in one call; bigger requests are split.
     max_batch_size: int = Field(default=4096, gt=0)
     # Sampled predictions held in memory at most before new ones are dropped (counted).
