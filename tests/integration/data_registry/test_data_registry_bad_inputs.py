@@ -272,3 +272,17 @@ def test_data_registry_type_contradicted_after_the_first_block_is_widened(
     assert types == {"id": "int64", "v": "string"}
     whole = sdk_data.read_table(client, version.name, columns=["v"])
     assert whole.column("v").to_pylist()[-2:] == ["1.5", "many"]
+
+
+def test_data_registry_quoted_newlines_are_values_not_rows(
+    client: GyreClient, tmp_path: Path
+) -> None:
+    rows = b"".join(b'%d,"note %d\nsecond line, with a comma"\n' % (i, i) for i in range(3000))
+    path = tmp_path / "notes.csv"
+    path.write_bytes(b"id,note\n" + rows)
+    version = sdk_data.push(client, path, dataset=unique_dataset("multiline"))
+    assert version.row_count == 3000
+    notes = sdk_data.read_table(client, version.name, columns=["note"]).column("note")
+    assert notes[7].as_py() == "note 7\nsecond line, with a comma"
+    test = sdk_data.read_table(client, version.name, split="test", columns=["note"])
+    assert all("\n" in n for n in test.column("note").to_pylist())

@@ -253,7 +253,9 @@ def _version_batches(
             batches: Iterator[pa.RecordBatch]
             if file.format == manifest_pb2.FILE_FORMAT_CSV:
                 reader = pacsv.open_csv(
-                    local, convert_options=pacsv.ConvertOptions(column_types=forced)
+                    local,
+                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                    convert_options=pacsv.ConvertOptions(column_types=forced),
                 )
                 batches = iter(reader)
             else:

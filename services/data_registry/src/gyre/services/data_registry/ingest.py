@@ -509,6 +509,10 @@ class _Widen(Exception):
         self.dtype = dtype
 
 
+class _Multiline(Exception):
+    """Rows are split by newlines inside quoted values: parse again allowing them."""
+
+
 class _Pass:
     """State of one pass over all files."""
 
@@ -517,10 +521,13 @@ class _Pass:
         workdir: Path,
         spec: dataset_pb2.SplitSpec,
         forced: dict[str, pa.DataType],
+        *,
+        multiline: bool = False,
     ) -> None:
         self.workdir = workdir
         self.spec = spec
         self.forced = forced
+        self.multiline = multiline
         self.schema: pa.Schema | None = None
         self.row_count = 0
         self.numeric: dict[str, _NumericAcc] = {}
@@ -760,6 +767,7 @@ def _read_csv(
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+                parse_options=pacsv.ParseOptions(newlines_in_values=state.multiline),
                 convert_options=pacsv.ConvertOptions(column_types=state.forced),
             )
             state.start(reader.schema, file.path)
@@ -807,6 +815,10 @@ def _read_csv(
                         f"expected {expected} fields (as in the header), found {actual}",
                         "MALFORMED_CSV",
                     ) from None
+                if not state.multiline:
+                    # Every row has the header's field count once quotes are honoured:
+                    # quoted values span lines.
+                    raise _Multiline from exc
             raise _bad_file(
                 file.path, None, f"cannot parse CSV: {message}", "MALFORMED_CSV"
             ) from None
@@ -865,9 +877,10 @@ def _single_pass(
     spec: dataset_pb2.SplitSpec,
     workdir: Path,
     forced: dict[str, pa.DataType],
+    multiline: bool,
 ) -> Analysis:
     problems: list[ChunkProblem] = []
-    state = _Pass(workdir, spec, forced)
+    state = _Pass(workdir, spec, forced, multiline=multiline)
     tabular = False
     for file in files:
         if file.format == manifest_pb2.FILE_FORMAT_CSV:
@@ -945,12 +958,16 @@ def analyze(
             files disagree on columns, or a chunk list does not add up to its file.
     """
     forced: dict[str, pa.DataType] = {}
+    multiline = False
     for _attempt in range(64):
         with tempfile.TemporaryDirectory(dir=workdir) as scratch:
             try:
-                analysis = _single_pass(store, files, spec, Path(scratch), forced)
+                analysis = _single_pass(store, files, spec, Path(scratch), forced, multiline)
             except _Widen as widen:
                 forced[widen.column] = widen.dtype
+                continue
+            except _Multiline:
+                multiline = True
                 continue
             # Keep the outputs: move them out of the scratch directory.
             for output in analysis.splits:
