@@ -19,6 +19,7 @@ import asyncio
 import base64
 import collections
 import contextlib
+import hashlib
 import logging
 import os
 import random
@@ -52,6 +53,7 @@ from gyre.runtime.errors import (
     Unavailable,
 )
 from gyre.runtime.events import Outbox
+from gyre.services.inference import _metrics
 from gyre.services.inference._batcher import Batcher
 from gyre.services.inference._orm import DeploymentRecord, HistoryRecord, ModelVersionRecord
 from gyre.services.inference._prediction_log import LogEntry, PredictionLogger
@@ -371,8 +373,6 @@ class Gateway:
         staging = self._artifacts_dir / "probe.onnx"
         staging.parent.mkdir(parents=True, exist_ok=True)
         onnx.save(model, str(staging))
-        import hashlib
-
         signature = model_version_pb2.ModelVersion().signature
         signature.inputs.add(name="x", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
         signature.outputs.add(name="y", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
@@ -1657,8 +1657,6 @@ class Gateway:
             if shadow.weight < 100 and random.random() * 100 >= shadow.weight:
                 continue
             if self._shadow_in_flight >= self._settings.max_shadow_in_flight:
-                from gyre.services.inference import _metrics
-
                 _metrics.SHADOW_DROPPED.labels(runtime.name).inc()
                 continue
             self._shadow_in_flight += 1

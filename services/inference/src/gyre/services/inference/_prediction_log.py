@@ -17,7 +17,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -227,8 +226,3 @@ def _records(entry: LogEntry) -> list[prediction_pb2.PredictionRecord]:
         record.time.FromDatetime(when)
         out.append(record)
     return out
-
-
-def now_s() -> float:
-    """Wall-clock seconds (for record timestamps)."""
-    return time.time()
