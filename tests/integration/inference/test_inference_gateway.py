@@ -752,3 +752,67 @@ def load_signature() -> schema_pb2.Signature:
     signature.inputs.add(name="x", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
     signature.outputs.add(name="label", data_type=value_pb2.DATA_TYPE_INT64, shape=[-1])
     return signature
+
+
+async def test_canary_worse_on_feedback_is_rolled_back(stack: Stack) -> None:
+    """Live metric: labels arrive, the canary's accuracy drops below the champion's."""
+    elec2 = stack.elec2
+    model = _model()
+    v1 = await stack.register(model, elec2.champion.onnx_bytes, elec2.champion.signature)
+    v2 = await stack.register(model, elec2.challenger.onnx_bytes, elec2.challenger.signature)
+    policy = deployment_pb2.RolloutPolicy(
+        canary_weight=50,
+        min_requests=40,
+        max_error_rate=0.5,
+        live_metric="accuracy",
+        max_live_metric_drop=0.05,
+        auto_promote=False,
+        auto_rollback=True,
+        judge_interval=Duration(nanos=100_000_000),
+    )
+    name = await _deploy(stack, model, v1, policy=policy)
+    await stack.client.inference.Rollout(
+        pb.RolloutRequest(name=name, model_version=v2, weight=50, allow_unvalidated=True)
+    )
+    # Rows on which the two models disagree; the truth is the champion's answer.
+    frame = elec2.frame
+    champion_labels, _ = _ort_outputs(elec2.champion.onnx_bytes, elec2.champion.onnx_inputs(frame))
+    challenger_labels, _ = _ort_outputs(
+        elec2.challenger.onnx_bytes, elec2.challenger.onnx_inputs(frame)
+    )
+    disagree = [
+        i for i, (a, b) in enumerate(zip(champion_labels, challenger_labels, strict=True)) if a != b
+    ]
+    feedback = []
+    for n, index in enumerate(disagree[:160]):
+        answer = await stack.client.inference.Predict(
+            rows_request(
+                name, frame.iloc[[index]], elec2.champion.feature_columns, request_id=f"lm-{n}"
+            )
+        )
+        feedback.append(
+            prediction_pb2.Feedback(
+                request_id=answer.request_id,
+                ground_truth=value_pb2.Value(string_value=champion_labels[index]),
+            )
+        )
+
+    async def held() -> bool:  # every SLO holds, but auto-promote is off
+        current = await stack.deployment(name)
+        return current.rollout.message.startswith("SLOs hold")
+
+    await eventually(held)
+    await stack.client.inference.RecordFeedbackBatch(
+        pb.RecordFeedbackBatchRequest(deployment=name, feedback=feedback)
+    )
+
+    async def rolled_back() -> bool:
+        current = await stack.deployment(name)
+        return [r.model_version for r in current.routes] == [v1]
+
+    await eventually(rolled_back)
+    history = await stack.client.inference.ListDeploymentHistory(
+        pb.ListDeploymentHistoryRequest(parent=name)
+    )
+    assert history.entries[0].automatic
+    assert "accuracy 0.0000 vs champion 1.0000" in history.entries[0].reason
