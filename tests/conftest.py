@@ -11,6 +11,17 @@ from support.servers import NatsServer, PostgresServer, RayHead, SeaweedS3, Trit
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Tests start what they need on free ports and pass its address explicitly: a shell that
+# sourced a local stack's `.gyre/env` (GYRE_*_ADDRESS, GYRE_HOME, RAY_ADDRESS, ...) must
+# not point them at that stack instead.
+for _name in list(os.environ):
+    if (_name.startswith("GYRE_") and _name != "GYRE_DATASETS_DIR") or _name in {
+        "RAY_ADDRESS",
+        "RAY_AUTH_MODE",
+        "RAY_AUTH_TOKEN_PATH",
+    }:
+        del os.environ[_name]
+
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:

@@ -21,6 +21,9 @@ from gyre.runtime.server import GyreServer
 from gyre.runtime.settings import ServiceSettings
 from support.servers import NatsServer, SeaweedS3
 
+# Nothing listens on TCP port 1 on loopback: calls fail at once with UNAVAILABLE.
+UNREACHABLE_PEER = "127.0.0.1:1"
+
 SERVICE_NAMES = {
     "data_registry": "data-registry",
     "training": "training",
@@ -44,7 +47,8 @@ def service_settings(
 ) -> ServiceSettings:
     """Settings for service ``key`` (a ``gyre.sdk.endpoints.SERVICES`` key) in ``home``.
 
-    ``database_url`` defaults to a SQLite file in ``home``; ``overrides`` are further
+    ``peers`` not given are :data:`UNREACHABLE_PEER`. ``database_url`` defaults to a
+    SQLite file in ``home``; ``overrides`` are further
     top-level settings fields (e.g. ``triton={...}``, ``ray={...}``).
     """
     home.mkdir(parents=True, exist_ok=True)
@@ -59,7 +63,9 @@ def service_settings(
             "bucket": bucket,
         },
         "server": {"host": "127.0.0.1", "port": 0, "metrics_port": 0},
-        "peers": dict(peers or {}),
+        # Every peer not given points at a closed port: a test must never reach a real
+        # service on the default ports (a developer's local stack) by falling back to them.
+        "peers": {**{k: UNREACHABLE_PEER for k in SERVICE_NAMES}, **dict(peers or {})},
     }
     if database_url:
         fields["database"] = {"url": database_url}
