@@ -20,7 +20,7 @@ import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 from nats.aio.client import Client
 from support.datasets import ELECTRICITY, dataset_path
-from support.gyre_services import running_service
+from support.gyre_services import SERVICE_NAMES, UNREACHABLE_PEER, running_service
 from support.runtime_events import eventually
 
 from gyre.common.v1 import value_pb2
@@ -324,12 +324,23 @@ class MonitorHandle:
 
 
 def monitoring_settings(
-    home: Path, nats: NatsSettings, database_url: str | None, **options: Any
+    home: Path,
+    nats: NatsSettings,
+    database_url: str | None,
+    peers: dict[str, str] | None = None,
+    **options: Any,
 ) -> MonitoringSettings:
+    """The monitor's settings; every peer not in ``peers`` is unreachable.
+
+    The monitor must never fall back to a peer's default address: a developer's local
+    stack on the default ports would answer (a real model / data registry), and a test
+    expecting "no reference" would get one.
+    """
     fields: dict[str, Any] = {
         "home": home,
         "nats": nats.model_dump(),
         "server": {"host": "127.0.0.1", "port": 0, "metrics_port": 0},
+        "peers": {**{key: UNREACHABLE_PEER for key in SERVICE_NAMES}, **(peers or {})},
         "monitoring": {"tick_s": 0.05, "webhook_wait_initial_s": 0.01, **options},
     }
     if database_url:
@@ -346,10 +357,12 @@ async def monitor_factory(tmp_path: Path, nats_settings: NatsSettings) -> AsyncI
         database_url: str | None = None, peers: dict[str, str] | None = None, **options: Any
     ) -> AsyncIterator[MonitorHandle]:
         settings = monitoring_settings(
-            tmp_path / f"home-{uuid.uuid4().hex[:6]}", nats_settings, database_url, **options
+            tmp_path / f"home-{uuid.uuid4().hex[:6]}",
+            nats_settings,
+            database_url,
+            peers,
+            **options,
         )
-        if peers:
-            settings = settings.model_copy(update={"peers": peers})
         nc: Client = await connect_nats(nats_settings, name="test-recorder", initial_timeout_s=10)
         events: list[Any] = []
 

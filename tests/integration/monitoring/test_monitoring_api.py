@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -235,7 +236,7 @@ async def test_bad_records_are_counted_not_fatal(monitor_factory: Any, gateway: 
 
 
 async def test_drift_alert_webhook_retries_and_acknowledge(
-    monitor_factory: Any, gateway: Any, webhook: str
+    monitor_factory: Any, gateway: Any, webhook: str, tmp_path: Path
 ) -> None:
     async with monitor_factory() as handle:
         handle.monitor.resolver.add_dataset_version(reference())
@@ -314,7 +315,8 @@ async def test_drift_alert_webhook_retries_and_acknowledge(
         runner = CliRunner()
         from gyre.cli.monitoring import monitor_app as app
 
-        env = {"GYRE_MONITORING_ADDRESS": handle.server.target}
+        # Explicit home: never a local stack's stack.json under ~/.gyre.
+        env = {"GYRE_MONITORING_ADDRESS": handle.server.target, "GYRE_HOME": str(tmp_path)}
         result = await asyncio.to_thread(runner.invoke, app, ["report", "elec2"], env=env)
         assert result.exit_code == 0, result.output
         assert "PSI" in result.output

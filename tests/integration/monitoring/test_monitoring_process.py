@@ -3,6 +3,7 @@ and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.gyre_services import SERVICE_NAMES, UNREACHABLE_PEER
 from support.servers import NatsServer, free_port, wait_for
 
 from gyre.services.monitoring import STACK_SERVICE
@@ -30,6 +32,8 @@ def test_monitor_process_serves_health_and_stops_on_sigterm(
         "GYRE_NATS__DEAD_LETTER_PREFIX": "monproctest.dlq",
         "GYRE_SERVER__PORT": str(port),
         "GYRE_MONITORING__JOIN_MAX_ENTRIES": "1000",
+        # Every peer at a closed port: never a local stack on the default ports.
+        "GYRE_PEERS": json.dumps(dict.fromkeys(SERVICE_NAMES, UNREACHABLE_PEER)),
     }
     assert STACK_SERVICE.command[0] == sys.executable
     assert STACK_SERVICE.default_port == 50056

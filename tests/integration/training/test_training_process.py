@@ -3,6 +3,7 @@ stops cleanly on SIGTERM (settings from the environment, ``GYRE_TRAINING__*`` in
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.gyre_services import SERVICE_NAMES, UNREACHABLE_PEER
 from support.servers import NatsServer, SeaweedS3, free_port, wait_for
 
 from gyre.services.training import STACK_SERVICE
@@ -37,6 +39,8 @@ def test_training_process_serves_health_and_stops_on_sigterm(
         "GYRE_S3__BUCKET": "gyre-training-process",
         "GYRE_SERVER__PORT": str(port),
         "GYRE_TRAINING__MAX_CONCURRENT_RUNS": "3",
+        # Every peer at a closed port: never a local stack on the default ports.
+        "GYRE_PEERS": json.dumps(dict.fromkeys(SERVICE_NAMES, UNREACHABLE_PEER)),
     }
     assert STACK_SERVICE.command[0] == sys.executable
     assert STACK_SERVICE.default_port == 50052

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 import pytest
+from support.gyre_services import UNREACHABLE_PEER
 from training_helpers import RUN_DEADLINE_S, Stack, eventually, stack
 
 from gyre.common.v1 import cause_pb2, value_pb2
@@ -393,6 +394,10 @@ def test_training_cli_submit_runs_and_triggers(
 
     monkeypatch.setenv("GYRE_TRAINING_ADDRESS", stack.training.target)
     monkeypatch.setenv("GYRE_DATA_REGISTRY_ADDRESS", stack.registry.target)
+    # Every other service at a closed port, and no ~/.gyre/stack.json of a local stack.
+    for key in ("model_registry", "validation", "inference", "monitoring"):
+        monkeypatch.setenv(f"GYRE_{key.upper()}_ADDRESS", UNREACHABLE_PEER)
+    monkeypatch.setenv("GYRE_HOME", str(tmp_path))
     app = typer.Typer()
     register(app)
     runner = CliRunner()

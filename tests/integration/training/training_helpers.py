@@ -22,7 +22,12 @@ from typing import Any
 import pandas as pd
 import pytest
 from support.datasets import BANK_MARKETING, ELECTRICITY, dataset_path
-from support.gyre_services import running_service, service_settings
+from support.gyre_services import (
+    SERVICE_NAMES,
+    UNREACHABLE_PEER,
+    running_service,
+    service_settings,
+)
 from support.servers import NatsServer, RayHead, SeaweedS3
 
 from gyre.runtime.settings import ServiceSettings
@@ -100,7 +105,12 @@ class Stack:
 
     def client(self) -> GyreClient:
         return GyreClient(
-            addresses={"data_registry": self.registry.target, "training": self.training.target},
+            # Every other service at a closed port: never a local stack's default ports.
+            addresses={
+                **dict.fromkeys(SERVICE_NAMES, UNREACHABLE_PEER),
+                "data_registry": self.registry.target,
+                "training": self.training.target,
+            },
             timeout=120,
         )
 
