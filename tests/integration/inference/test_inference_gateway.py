@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
+import httpx
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -105,6 +106,22 @@ def _ort_outputs(onnx: bytes, feed: dict[str, np.ndarray]) -> tuple[list[str], n
     session = ort.InferenceSession(onnx, providers=["CPUExecutionProvider"])
     label, probabilities = session.run(["label", "probabilities"], feed)
     return [str(v) for v in label], np.asarray(probabilities)
+
+
+async def test_first_deploy_leaves_triton_ready(stack: Stack) -> None:
+    """The ONNX backend probe (native onnxruntime fails on this Triton) must not leave a
+    failed model behind: Triton's strict readiness would stay HTTP 400 for good."""
+    elec2 = stack.elec2
+    model = _model()
+    v1 = await stack.register(model, elec2.champion.onnx_bytes, elec2.champion.signature)
+    await _deploy(stack, model, v1)
+    async with httpx.AsyncClient() as http:
+        ready = await http.get(f"http://{stack.triton.http_url}/v2/health/ready")
+        index = await http.post(f"http://{stack.triton.http_url}/v2/repository/index")
+    assert ready.status_code == 200, index.text
+    assert not [m for m in index.json() if m.get("state") not in ("READY", None)] or all(
+        m.get("reason") == "unloaded" for m in index.json() if m.get("state") != "READY"
+    ), index.text
 
 
 async def test_predictions_equal_onnx_runtime_and_promotion_moves_champion(stack: Stack) -> None:

@@ -376,25 +376,70 @@ class Gateway:
         signature = model_version_pb2.ModelVersion().signature
         signature.inputs.add(name="x", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
         signature.outputs.add(name="y", data_type=value_pb2.DATA_TYPE_FLOAT32, shape=[-1, 1])
+        sha256 = hashlib.sha256(staging.read_bytes()).hexdigest()
         await asyncio.to_thread(
             self._repository.write,
             _PROBE_MODEL,
             staging,
             signature,
             backend="onnxruntime",
-            sha256=hashlib.sha256(staging.read_bytes()).hexdigest(),
+            sha256=sha256,
         )
+        backend: OnnxBackend = "onnxruntime"
         try:
             await self._triton.load(_PROBE_MODEL)
         except Unavailable:
+            await asyncio.to_thread(self._repository.remove, _PROBE_MODEL)
             raise
-        except GyreError:
-            return "python"
-        finally:
+        except GyreError as exc:
+            _log.info("Triton has no onnxruntime backend (%s); using the python backend", exc)
+            backend = "python"
+            # A model that failed to load stays UNAVAILABLE in Triton (even unloaded and
+            # deleted), and strict readiness then keeps /v2/health/ready at 400 for good.
+            # Loading the same name successfully (a Python-backend model) and unloading it
+            # turns its state into a clean "unloaded", which readiness accepts.
+            await self._clear_failed_probe(staging, signature, sha256)
+        else:
             with contextlib.suppress(GyreError):
                 await self._triton.unload(_PROBE_MODEL)
-            await asyncio.to_thread(self._repository.remove, _PROBE_MODEL)
-        return "onnxruntime"
+        await asyncio.to_thread(self._repository.remove, _PROBE_MODEL)
+        staging.unlink(missing_ok=True)
+        return backend
+
+    async def _clear_failed_probe(self, staging: Path, signature: Any, sha256: str) -> None:
+        """Replace the failed probe by a loadable model, load and unload it."""
+        await asyncio.to_thread(
+            self._repository.write,
+            _PROBE_MODEL,
+            staging,
+            signature,
+            backend="python",
+            sha256=sha256,
+        )
+        try:
+            await self._triton.load(_PROBE_MODEL)
+        except GyreError as exc:
+            _log.error(
+                "could not clear the failed ONNX backend probe %s from Triton (%s): Triton's "
+                "strict readiness may report not-ready until it restarts; set "
+                "GYRE_GATEWAY__ONNX_BACKEND=python (or onnxruntime) to skip the probe",
+                _PROBE_MODEL,
+                exc,
+            )
+            return
+        with contextlib.suppress(GyreError):
+            await self._triton.unload(_PROBE_MODEL)
+        if not await self._wait_server_ready():
+            _log.warning("Triton is not ready after the ONNX backend probe was unloaded")
+
+    async def _wait_server_ready(self, timeout_s: float = 10.0) -> bool:
+        """Wait until Triton reports itself ready (unloads finish asynchronously)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if await self._triton.server_ready():
+                return True
+            await asyncio.sleep(0.1)
+        return False
 
     async def _ensure_loaded(
         self, deployment_id: str, version: model_version_pb2.ModelVersion

@@ -441,6 +441,13 @@ class TritonClient:
         except Exception:
             return False
 
+    async def server_ready(self, *, timeout_s: float = 2.0) -> bool:
+        """Whether Triton reports itself ready (strict readiness: every model ready)."""
+        try:
+            return bool(await self._client.is_server_ready(client_timeout=timeout_s))
+        except Exception:
+            return False
+
     async def is_ready(self, name: str, *, timeout_s: float = 2.0) -> bool:
         """Whether model ``name`` is loaded and ready."""
         try:
