@@ -325,6 +325,23 @@ async def test_validation_passed_starts_a_canary_and_errors_roll_it_back(world: 
     assert "error rate" in rolled.inference_deployment_rolled_back.reason
 
 
+async def test_validation_of_an_older_version_starts_no_rollout(world: World) -> None:
+    v1 = world.source.add("models/m/versions/1")
+    v2 = world.source.add("models/m/versions/2")
+    await world.gateway.create("d", _deployment(v2, auto_rollout_on_validation=True))
+    for version in (v1, v2):  # older than the champion, and the champion itself
+        event = event_pb2.Event(id=f"e-{version[-1]}", type="validation.completed")
+        event.validation_completed.model_version = version
+        event.validation_completed.registered_model = "models/m"
+        event.validation_completed.verdict = validation_pb2.VALIDATION_VERDICT_PASSED
+        async with world.db.transaction() as session:
+            await world.gateway.on_validation_completed(event, session)
+    await asyncio.sleep(0.1)
+    deployment = await world.gateway.get("deployments/d")
+    assert [(r.model_version, r.role) for r in deployment.routes] == [(v2, CHAMPION)]
+    assert await world.events("inference.deployment.rollout_started") == []
+
+
 async def test_feedback_is_checked_and_published(world: World) -> None:
     v1 = world.source.add("models/m/versions/1")
     await world.gateway.create("d", _deployment(v1))

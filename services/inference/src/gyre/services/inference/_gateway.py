@@ -1485,7 +1485,14 @@ class Gateway:
             message = deployment_pb2.Deployment.FromString(record.message)
             if not message.rollout_policy.auto_rollout_on_validation:
                 continue
-            if any(r.model_version == payload.model_version for r in message.routes):
+            skip = _auto_rollout_skip_reason(message, payload.model_version)
+            if skip:
+                _log.info(
+                    "no automatic rollout of %s on %s: %s",
+                    payload.model_version,
+                    message.name,
+                    skip,
+                )
                 continue
             after_commit(
                 session, self._auto_rollout_callback(message.name, payload.model_version, event)
@@ -1498,6 +1505,11 @@ class Gateway:
         return callback
 
     async def _auto_rollout(self, name: str, version: str, event: Any) -> None:
+        current = self._runtime.get(name)
+        skip = _auto_rollout_skip_reason(current.message, version) if current else ""
+        if skip:  # routes changed between the event and its commit
+            _log.info("no automatic rollout of %s on %s: %s", version, name, skip)
+            return
         try:
             await self.rollout(
                 name,
@@ -1838,6 +1850,31 @@ class Gateway:
             if 0 <= entry.row_index < len(labels):
                 stats.record_feedback(labels[entry.row_index], value_of(entry.ground_truth))
         return len(entries)
+
+
+def _version_number(version: str) -> int | None:
+    match = _VERSION.match(version)
+    if match is None:
+        return None
+    try:
+        return int(match.group(2))
+    except ValueError:
+        return None
+
+
+def _auto_rollout_skip_reason(message: deployment_pb2.Deployment, version: str) -> str:
+    """Why ``version`` passing validation must not start a rollout on ``message`` ("" if
+    it should): it is already routed, or not newer than the current champion (a manual
+    re-validation of an old version must not canary it against a newer champion)."""
+    if any(r.model_version == version for r in message.routes):
+        return "it is already routed"
+    champion = next((r.model_version for r in message.routes if r.role == CHAMPION), "")
+    if not champion:
+        return ""
+    number, champion_number = _version_number(version), _version_number(champion)
+    if number is not None and champion_number is not None and number <= champion_number:
+        return f"it is not newer than the champion {champion}"
+    return ""
 
 
 def _type_name(data_type: int) -> str:
