@@ -387,3 +387,39 @@ async def test_time_window_closes_below_the_row_limit_and_sets_gauges(
         assert value == pytest.approx(top.psi)
         share = REGISTRY.get_sample_value("gyre_monitoring_drifted_share", labels)
         assert share == pytest.approx(report.drifted_share)
+
+
+async def test_feedback_published_before_its_prediction_log_is_matched(
+    monitor_factory: Any, gateway: Any
+) -> None:
+    async with monitor_factory() as handle:
+        handle.monitor.resolver.add_dataset_version(reference())
+        await gateway.deployment_created()
+        await handle.set_policy(
+            reference_dataset_version=REFERENCE, window_rows=1000, min_feedback_rows=10
+        )
+        frame = rows(60)
+        truths = ["UP"] * 30 + ["DOWN"] * 30
+        # Feedback first (as a client recording feedback right after predicting races
+        # the gateway's prediction log), for rows early-0..59; one entry never logged.
+        await gateway.feedback(
+            [*(f"early-{i}" for i in range(60)), "never-logged"], [*truths, "UP"]
+        )
+
+        async def fed() -> bool:
+            return int((await handle.stats()).feedback_entries) >= 61
+
+        await eventually(fed, within_s=60)
+        await gateway.log_predictions(frame, ["UP"] * 60, request_prefix="early")
+        await handle.settled(60)
+        stats = await handle.stats()
+        assert stats.feedback_entries == 61
+        assert stats.unmatched_feedback_entries == 0  # still pending, not yet expired
+        assert handle.monitor.join.pending_feedback == 1  # "never-logged"
+        response = await handle.client.monitoring.EvaluateNow(
+            monitoring_service_pb2.EvaluateNowRequest(deployment=DEPLOYMENT, force=True)
+        )
+        performance = response.performance_report
+        assert performance.sample_count == 60
+        accuracy = {m.metric: m for m in performance.metrics}["accuracy"]
+        assert accuracy.live_value == pytest.approx(0.5)

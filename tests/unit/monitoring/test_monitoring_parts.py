@@ -299,3 +299,25 @@ async def test_webhook_retries_5xx_and_stops_on_4xx() -> None:
     assert [r.final for r in seen] == [False, True]
     assert "ConnectError" in seen[-1].error
     await sender.close()
+
+
+def test_join_buffer_keeps_early_feedback_until_its_prediction_arrives() -> None:
+    buffer = JoinBuffer(max_entries=2, retention=timedelta(minutes=10))
+    entry = JoinedPrediction("deployments/d", "models/m/versions/1", "UP", {}, NOW)
+    buffer.park("r0", 0, "truth-0", NOW)
+    assert buffer.pending_feedback == 1
+    assert buffer.put("r0", 0, entry, NOW) == "truth-0"  # joined at once, not retained
+    assert len(buffer) == 0
+    assert buffer.pending_feedback == 0
+    assert buffer.put("r0", 1, entry, NOW) is None  # another row of the request waits
+    assert len(buffer) == 1
+    # Bounded like the join: the oldest pending feedback goes first, counted once.
+    for i in range(3):
+        buffer.park(f"p{i}", 0, i, NOW)
+    assert buffer.pending_feedback == 2
+    assert buffer.take_expired_feedback() == 1
+    assert buffer.take_expired_feedback() == 0
+    # And by retention.
+    buffer.expire(NOW + timedelta(minutes=11))
+    assert buffer.pending_feedback == 0
+    assert buffer.take_expired_feedback() == 2

@@ -26,7 +26,8 @@ Flow:
 Open windows live in memory (O(bins) per feature each) and are checkpointed to the
 database periodically and at a graceful stop, then restored at start; rows taken in
 after the last checkpoint of a crashed process are missing from their window (never
-counted twice). The feedback join buffer is memory only.
+counted twice). The feedback join buffer (retained predictions, and feedback that came
+before its prediction) is memory only.
 """
 
 from __future__ import annotations
@@ -482,18 +483,16 @@ class Monitor:
             for i, (request_id, row_index) in enumerate(group.keys):
                 label = group.predictions[i]
                 if request_id and label is not None:
-                    self.join.put(
-                        request_id,
-                        row_index,
-                        JoinedPrediction(
-                            deployment,
-                            group.model_version,
-                            label,
-                            group.probabilities[i],
-                            group.columns.times[i],
-                        ),
-                        now,
+                    prediction = JoinedPrediction(
+                        deployment,
+                        group.model_version,
+                        label,
+                        group.probabilities[i],
+                        group.columns.times[i],
                     )
+                    early = self.join.put(request_id, row_index, prediction, now)
+                    if early is not None:  # its feedback arrived first and waited
+                        self._join(prediction, early, now)
             reference = group.reference
             if reference is None:
                 stats.unreferenced_records[deployment] = (
@@ -522,37 +521,58 @@ class Monitor:
             self.metrics.window_rows.labels(deployment, group.model_version).set(
                 window_now.row_count if window_now else 0
             )
+        self._count_expired_feedback()
 
     def ingest_feedback(self, entries: Iterable[tuple[str, int, value_pb2.Value]]) -> None:
-        """Join feedback to retained predictions (after its event committed)."""
+        """Join feedback to retained predictions (after its event committed).
+
+        Feedback whose prediction has not been logged yet waits in the join's pending
+        buffer and is joined when the prediction arrives; what leaves that buffer
+        unjoined is counted as unmatched then.
+        """
         now = self._clock()
         self._dirty = True
         for request_id, row_index, truth in entries:
             self.stats.feedback_entries += 1
             joined = self.join.pop(request_id, row_index, now)
-            if joined is None or joined.deployment not in self._known:
-                self.stats.unmatched_feedback_entries += 1
-                self.metrics.feedback.labels("unmatched").inc()
+            if joined is None:
+                self.join.park(request_id, row_index, truth, now)
+                self.metrics.feedback.labels("pending").inc()
                 continue
-            label: str | float | None
-            if isinstance(joined.prediction, float):
-                number = cell_of(truth)
-                label = float(number) if isinstance(number, int | float) else None
-            else:
-                label = categorical_key(cell_of(truth))
-            if label is None:
-                self.stats.unmatched_feedback_entries += 1
-                self.metrics.feedback.labels("unusable").inc()
-                continue
-            self.metrics.feedback.labels("matched").inc()
-            key = (joined.deployment, joined.model_version)
-            window = self._performance.get(key)
-            if window is None:
-                window = PerformanceWindow(joined.deployment, joined.model_version, now)
-                self._performance[key] = window
-            window.add(joined, label)
-            if len(window) >= self.effective(joined.deployment).window_rows:
-                self._close_performance(key)
+            self._join(joined, truth, now)
+        self._count_expired_feedback()
+
+    def _count_expired_feedback(self) -> None:
+        expired = self.join.take_expired_feedback()
+        if expired:
+            self.stats.unmatched_feedback_entries += expired
+            self.metrics.feedback.labels("unmatched").inc(expired)
+
+    def _join(self, joined: JoinedPrediction, truth: value_pb2.Value, now: datetime) -> None:
+        """Add one prediction with its ground truth to its performance window."""
+        if joined.deployment not in self._known:
+            self.stats.unmatched_feedback_entries += 1
+            self.metrics.feedback.labels("unmatched").inc()
+            return
+        label: str | float | None
+        if isinstance(joined.prediction, float):
+            number = cell_of(truth)
+            label = float(number) if isinstance(number, int | float) else None
+        else:
+            label = categorical_key(cell_of(truth))
+        if label is None:
+            self.stats.unmatched_feedback_entries += 1
+            self.metrics.feedback.labels("unusable").inc()
+            return
+        self.metrics.feedback.labels("matched").inc()
+        key = (joined.deployment, joined.model_version)
+        window = self._performance.get(key)
+        if window is None:
+            window = PerformanceWindow(joined.deployment, joined.model_version, now)
+            self._performance[key] = window
+        window.add(joined, label)
+        if len(window) >= self.effective(joined.deployment).window_rows:
+            self._close_performance(key)
 
     # -- windows ------------------------------------------------------------------------
 
@@ -573,6 +593,8 @@ class Monitor:
         return window
 
     def _check_time_windows(self, now: datetime) -> None:
+        self.join.expire(now)
+        self._count_expired_feedback()
         for key in list(self._drift) + [k for k in self._performance if k not in self._drift]:
             policy = self.effective(key[0])
             last = self._last_check.get(key)

@@ -2,8 +2,12 @@
 
 The join keeps logged predictions by ``(request id, row index)`` in a bounded,
 insertion-ordered buffer: at most ``max_entries`` entries, each kept at most
-``retention``; the oldest go first. Feedback whose key is not (or no longer) there is
-counted as unmatched, never an error.
+``retention``; the oldest go first. Feedback may arrive before its prediction log
+(the gateway publishes both through its outbox; a client that records feedback right
+after predicting races the log): feedback whose key is not there waits in a second
+buffer with the same limits and is joined when the prediction arrives. Feedback that
+leaves that buffer unjoined (evicted or past ``retention``) is counted as unmatched,
+never an error.
 
 Metrics (scikit-learn): classification ``accuracy``, ``f1`` (binary: the positive
 class is the last label in sorted order, as scikit-learn orders ``classes_``;
@@ -93,7 +97,11 @@ class JoinedPrediction:
 
 
 class JoinBuffer:
-    """Bounded, insertion-ordered ``(request id, row index) -> JoinedPrediction``."""
+    """Bounded, insertion-ordered ``(request id, row index) -> JoinedPrediction``.
+
+    Feedback that arrives first waits in a pending buffer with the same limits
+    (:meth:`park`) and is handed back by :meth:`put` when its prediction arrives.
+    """
 
     def __init__(
         self,
@@ -108,23 +116,52 @@ class JoinBuffer:
         self._entries: OrderedDict[tuple[str, int], tuple[datetime, JoinedPrediction]] = (
             OrderedDict()
         )
+        self._pending: OrderedDict[tuple[str, int], tuple[datetime, Any]] = OrderedDict()
         self.evicted = 0
+        # Pending feedback dropped unjoined, not yet taken by take_expired_feedback().
+        self._expired_feedback = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def put(self, request_id: str, row_index: int, entry: JoinedPrediction, now: datetime) -> None:
-        """Keep ``entry``; evicts the oldest beyond ``max_entries`` or ``retention``."""
+    @property
+    def pending_feedback(self) -> int:
+        """Feedback entries waiting for their prediction."""
+        return len(self._pending)
+
+    def put(
+        self, request_id: str, row_index: int, entry: JoinedPrediction, now: datetime
+    ) -> Any | None:
+        """Keep ``entry``, or return the feedback already waiting for it.
+
+        When feedback for the key is pending it is removed and returned (the caller
+        joins it at once) and ``entry`` is not kept. Otherwise ``entry`` is kept,
+        evicting the oldest beyond ``max_entries`` or ``retention``.
+        """
         key = (request_id, row_index)
+        self.expire(now)
+        waiting = self._pending.pop(key, None)
+        if waiting is not None:
+            return waiting[1]
         self._entries.pop(key, None)
         self._entries[key] = (now, entry)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
             self.evicted += 1
+        return None
+
+    def park(self, request_id: str, row_index: int, feedback: Any, now: datetime) -> None:
+        """Keep feedback whose prediction has not arrived yet (bounded like the join)."""
+        key = (request_id, row_index)
+        self._pending.pop(key, None)
+        self._pending[key] = (now, feedback)
+        while len(self._pending) > self.max_entries:
+            self._pending.popitem(last=False)
+            self._expired_feedback += 1
         self.expire(now)
 
     def expire(self, now: datetime) -> None:
-        """Drop entries older than ``retention``."""
+        """Drop predictions and pending feedback older than ``retention``."""
         horizon = now - self.retention
         while self._entries:
             stamp, _ = next(iter(self._entries.values()))
@@ -132,6 +169,17 @@ class JoinBuffer:
                 break
             self._entries.popitem(last=False)
             self.evicted += 1
+        while self._pending:
+            stamp, _ = next(iter(self._pending.values()))
+            if stamp >= horizon:
+                break
+            self._pending.popitem(last=False)
+            self._expired_feedback += 1
+
+    def take_expired_feedback(self) -> int:
+        """Pending feedback dropped unjoined since the last call."""
+        count, self._expired_feedback = self._expired_feedback, 0
+        return count
 
     def pop(self, request_id: str, row_index: int, now: datetime) -> JoinedPrediction | None:
         """The prediction logged under the key (removed), or ``None``."""
