@@ -729,6 +729,27 @@ async def test_cli_deploys_predicts_and_records_feedback(stack: Stack, tmp_path:
     assert f"{model}/versions/1 champion 100%" in second
 
 
+async def test_deploy_without_version_takes_the_latest_validated_without_champion(
+    stack: Stack,
+) -> None:
+    from gyre.sdk.inference import deploy
+
+    elec2 = stack.elec2
+    model = _model()
+    v1 = await stack.register(model, elec2.champion.onnx_bytes, elec2.champion.signature)
+    await stack.validated(v1)
+    assert await stack.champion_alias(model) == ""
+    deployment = await deploy(stack.client, model, name=f"{model}-auto")
+    assert deployment.state == deployment_pb2.DEPLOYMENT_STATE_SERVING
+    assert [(r.model_version, r.role) for r in deployment.routes] == [(v1, CHAMPION)]
+    # Nothing VALIDATED: the deployment waits.
+    other = _model()
+    await stack.register(other, elec2.champion.onnx_bytes, elec2.champion.signature)
+    waiting = await deploy(stack.client, other, name=f"{other}-auto")
+    assert waiting.state == deployment_pb2.DEPLOYMENT_STATE_AWAITING_VERSION
+    assert not waiting.routes
+
+
 async def test_s3_model_repository_holds_the_model_files(
     s3_server: SeaweedS3, tmp_path: Path
 ) -> None:

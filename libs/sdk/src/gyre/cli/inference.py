@@ -180,8 +180,8 @@ def deploy_command(
     version: Annotated[
         str | None,
         typer.Option(
-            help="Version number or alias; default: the champion, or (none) wait for the "
-            "next validated version."
+            help="Version number or alias; default: the champion alias, else the latest "
+            "VALIDATED version, else wait for the next version that passes validation."
         ),
     ] = None,
     name: Annotated[str | None, typer.Option(help="Deployment id (default: the model id).")] = None,
@@ -209,8 +209,13 @@ def deploy_command(
         )
     if as_json:
         typer.echo(json.dumps(_to_dict(deployment), indent=2))
-    else:
-        _print_deployment(deployment)
+        return
+    _print_deployment(deployment)
+    if _state(deployment) == "AWAITING_VERSION":
+        typer.echo(
+            f"  waiting: {deployment.registered_model} has no champion and no VALIDATED "
+            "version yet; the next version that passes validation becomes the champion"
+        )
 
 
 def rollout_command(

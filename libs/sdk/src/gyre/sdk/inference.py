@@ -113,8 +113,9 @@ def deploy(
     """Create a deployment of ``model`` (``"fraud"`` or ``"models/fraud"``).
 
     ``version`` (a number, an alias such as ``"champion"``, or a full version name)
-    becomes the champion; without it the model's ``champion`` alias does, and when the
-    model has none the deployment waits for its next version that passes validation
+    becomes the champion; without it the model's ``champion`` alias does, else its
+    latest VALIDATED version, and when it has neither the deployment waits
+    (AWAITING_VERSION) for its next version that passes validation
     (``auto_rollout_on_validation``). ``name`` defaults to the
     model id. Returns the ``Deployment`` (awaitable with an async client).
 
@@ -147,8 +148,12 @@ def deploy(
     if version is not None:
         request = request_for(_version(model_name, version))
         return _then(client.inference.CreateDeployment(request), lambda r: r.deployment)
-    # No version: the model's champion if it has one, else wait for the next validated one.
+    # No version: the model's champion if it has one, else its latest VALIDATED version,
+    # else wait for the next version that passes validation.
     lookup = models_service_pb2.GetModelVersionRequest(name=f"{model_name}/versions/champion")
+    latest = models_service_pb2.ListModelVersionsRequest(
+        parent=model_name, filter="status = VALIDATED", order_by="version desc", page_size=1
+    )
     if isinstance(client, AsyncGyreClient):
 
         async def run() -> Any:
@@ -156,6 +161,12 @@ def deploy(
                 champion = (await client.models.GetModelVersion(lookup)).model_version.name
             except NotFound:
                 champion = ""
+            if not champion:
+                try:
+                    versions = (await client.models.ListModelVersions(latest)).model_versions
+                except NotFound:
+                    versions = []
+                champion = versions[0].name if versions else ""
             return (await client.inference.CreateDeployment(request_for(champion))).deployment
 
         return run()
@@ -163,6 +174,12 @@ def deploy(
         champion = client.models.GetModelVersion(lookup).model_version.name
     except NotFound:
         champion = ""
+    if not champion:
+        try:
+            found = list(client.models.ListModelVersions(latest).model_versions)
+        except NotFound:
+            found = []
+        champion = found[0].name if found else ""
     return client.inference.CreateDeployment(request_for(champion)).deployment
 
 
