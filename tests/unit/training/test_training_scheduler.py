@@ -20,6 +20,7 @@ from gyre.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, O
 from gyre.runtime.events import Outbox
 from gyre.runtime.settings import ServiceSettings
 from gyre.services.training.db import TRAINING_MIGRATIONS
+from gyre.services.training.models import TriggerFiringRecord
 from gyre.services.training.ray_jobs import JobInfo
 from gyre.services.training.scheduler import Scheduler, TrainingOptions, sample_trials
 from gyre.services.training.triggers import Triggers
@@ -77,12 +78,13 @@ class FakeData:
     async def GetDatasetVersion(
         self, request: data_service_pb2.GetDatasetVersionRequest
     ) -> data_service_pb2.GetDatasetVersionResponse:
-        if not request.name.startswith("datasets/elec2/"):
+        no_target = request.name.startswith("datasets/untargeted/")
+        if not request.name.startswith("datasets/elec2/") and not no_target:
             raise NotFound(f"{request.name} does not exist")
         version = dataset_pb2.DatasetVersion(
-            name=VERSION,
+            name="datasets/untargeted/versions/1" if no_target else VERSION,
             digest="sha256:" + "ab" * 32,
-            target_column="class",
+            target_column="" if no_target else "class",
             state=dataset_pb2.DATASET_VERSION_STATE_READY,
             row_count=100,
         )
@@ -409,6 +411,7 @@ def _committed_event(event_id: str) -> event_pb2.Event:
     event.data_version_committed.dataset_version = VERSION
     event.data_version_committed.digest = "sha256:" + "ef" * 32
     event.data_version_committed.row_count = 100
+    event.data_version_committed.target_column = "class"
     event.data_version_committed.state = dataset_pb2.DATASET_VERSION_STATE_READY
     return event
 
@@ -608,3 +611,60 @@ async def test_an_attempt_past_its_timeout_is_stopped_and_fails(env: Env) -> Non
     assert run.state == run_pb2.RUN_STATE_FAILED
     assert "timed out" in run.failure_reason
     assert env.ray.stopped == [run.ray_job_id]
+
+
+async def test_trigger_runs_without_a_target_use_the_dataset_versions(env: Env) -> None:
+    # Created without --target (as the docs show): runs train on the version's target.
+    await env.triggers.create("on-data", _trigger(cause_pb2.TRIGGER_KIND_NEW_DATA))
+    event = _committed_event("21111111-1111-4111-8111-111111111111")  # target "class"
+    async with env.db.transaction() as session:
+        await env.triggers.on_data_committed(event, session)
+    (run,) = (await env.scheduler.search_runs(filter="trigger = triggers/on-data"))[0]
+    assert run.spec.target_column == "class"
+    await env.triggers.create("by-hand", _trigger(cause_pb2.TRIGGER_KIND_MANUAL))
+    fired = await env.triggers.fire_manual(
+        "triggers/by-hand", reason="try", ignore_cooldown=False, request_id="t1"
+    )
+    assert fired.spec.target_column == "class"  # from the resolved "latest" version
+    # The template's own target wins.
+    own = _trigger(cause_pb2.TRIGGER_KIND_MANUAL)
+    own.run_template.target_column = "nswdemand"
+    await env.triggers.create("own-target", own)
+    fired = await env.triggers.fire_manual(
+        "triggers/own-target", reason="try", ignore_cooldown=False, request_id="t2"
+    )
+    assert fired.spec.target_column == "nswdemand"
+
+
+async def test_trigger_without_any_target_is_refused_not_failed_on_ray(env: Env) -> None:
+    untargeted = _trigger(cause_pb2.TRIGGER_KIND_MANUAL)
+    untargeted.run_template.dataset_version = "datasets/untargeted/versions/latest"
+    with pytest.raises(InvalidArgument, match="no target column") as caught:
+        await env.triggers.create("untargeted", untargeted)
+    assert caught.value.field_violations[0].field == "trigger.run_template.target_column"
+    with pytest.raises(NotFound):
+        await env.triggers.get("triggers/untargeted")  # nothing half-written
+    # With a target in the template it is fine.
+    untargeted.run_template.target_column = "class"
+    await env.triggers.create("untargeted", untargeted)
+
+    # A new-data trigger on a dataset not pushed yet is created; a version without a
+    # target column is then skipped with the reason, never run.
+    future = _trigger(cause_pb2.TRIGGER_KIND_NEW_DATA)
+    future.new_data.dataset = "datasets/future"
+    await env.triggers.create("future", future)
+    event = _committed_event("31111111-1111-4111-8111-111111111111")
+    event.data_version_committed.dataset = "datasets/future"
+    event.data_version_committed.dataset_version = "datasets/future/versions/1"
+    event.data_version_committed.target_column = ""
+    async with env.db.transaction() as session:
+        await env.triggers.on_data_committed(event, session)
+    _, _, total = await env.scheduler.search_runs(filter="trigger = triggers/future")
+    assert total == 0
+    assert env.ray.submitted == []
+    async with env.db.transaction() as session:
+        firing = await session.scalar(
+            select(TriggerFiringRecord).where(TriggerFiringRecord.trigger == "future")
+        )
+    assert firing is not None
+    assert "no target column" in firing.skipped_reason

@@ -188,6 +188,7 @@ class Triggers:
                 field_violations=[FieldViolation("trigger_id", "lowercase letters, digits, -")],
             )
         self._validate(trigger)
+        await self.check_target(trigger)
         experiment_id = _experiment_id(trigger.experiment)
         spec = trigger_pb2.Trigger()
         spec.CopyFrom(trigger)
@@ -278,6 +279,8 @@ class Triggers:
                 else:
                     setattr(current, path, getattr(trigger, path))
             self._validate(current)
+            if {"run_template", "new_data"} & set(paths):
+                await self.check_target(current)
             _experiment_id(current.experiment)
             now = utcnow()
             record.spec = current.SerializeToString()
@@ -299,14 +302,37 @@ class Triggers:
 
     # -- firing ----------------------------------------------------------------------
 
-    async def _dataset_for(
-        self, spec: run_pb2.RunSpec, override: str, digest: str
-    ) -> tuple[str, str]:
-        """The concrete dataset version and digest a firing trains on."""
-        if override:
-            return override, digest
+    async def _dataset_for(self, spec: run_pb2.RunSpec) -> tuple[str, str, str]:
+        """The concrete dataset version, its digest and target column a firing trains on."""
         info = await self.scheduler.resolve_dataset(spec.dataset_version)
-        return info.name, info.digest
+        return info.name, info.digest, info.target_column
+
+    async def check_target(self, trigger: trigger_pb2.Trigger) -> None:
+        """Refuse a trigger whose runs could have no target column.
+
+        A run template without ``target_column`` trains on the dataset version's target
+        (as ``SubmitRun`` does). When the template's dataset (the watched dataset's
+        latest version for new-data triggers) exists and has no target, every firing
+        would fail: refuse with ``INVALID_ARGUMENT`` now. A dataset that does not exist
+        yet (a new-data trigger created before the first push) is checked per firing.
+        """
+        if trigger.run_template.target_column:
+            return
+        template = run_pb2.RunSpec()
+        template.CopyFrom(trigger.run_template)
+        if trigger.WhichOneof("condition") == "new_data" and not template.dataset_version:
+            template.dataset_version = f"{trigger.new_data.dataset}/versions/latest"
+        try:
+            info = await self.scheduler.resolve_dataset(template.dataset_version)
+        except (NotFound, FailedPrecondition):
+            return
+        if not info.target_column:
+            raise InvalidArgument(
+                f"{info.name} has no target column and the trigger's run template sets "
+                "none; set run_template.target_column (--target)",
+                reason="NO_TARGET_COLUMN",
+                field_violations=[FieldViolation("trigger.run_template.target_column", "required")],
+            )
 
     async def fire(
         self,
@@ -317,11 +343,16 @@ class Triggers:
         dataset_version: str,
         dataset_digest: str,
         strict: bool,
+        target_column: str = "",
         ignore_cooldown: bool = False,
         caused_by: Any = None,
         row_count: int = 0,
     ) -> RunRecord | None:
         """Create the run of one cause, at most once; ``None`` when skipped.
+
+        A run template without ``target_column`` trains on ``target_column`` (the
+        dataset version's); with neither the cause is skipped (``strict``: refused with
+        ``INVALID_ARGUMENT``) instead of a run failing on Ray.
 
         ``strict`` (manual firings) raises ``FailedPrecondition`` instead of recording
         a skip. Runs in the caller's transaction.
@@ -339,8 +370,23 @@ class Triggers:
         trigger = convert.trigger_to_proto(record)
         now = utcnow()
         skip = ""
+        target = trigger.run_template.target_column or target_column
         if not record.enabled:
             skip = "the trigger is disabled"
+        elif not target:
+            if strict:
+                raise InvalidArgument(
+                    f"{dataset_version} has no target column and the run template of "
+                    f"triggers/{record.id} sets none; set run_template.target_column",
+                    reason="NO_TARGET_COLUMN",
+                    field_violations=[
+                        FieldViolation("trigger.run_template.target_column", "required")
+                    ],
+                )
+            skip = (
+                f"{dataset_version} has no target column and the run template sets none "
+                "(set run_template.target_column)"
+            )
         elif (
             not ignore_cooldown
             and record.last_fire_time is not None
@@ -395,6 +441,7 @@ class Triggers:
         spec = run_pb2.RunSpec()
         spec.CopyFrom(trigger.run_template)
         spec.dataset_version = dataset_version
+        spec.target_column = target
         cause.trigger = f"triggers/{record.id}"
         run_id = _new_run_id()
         kind_name = cause_pb2.TriggerKind.Name(cause.kind).removeprefix("TRIGGER_KIND_").lower()
@@ -480,7 +527,7 @@ class Triggers:
                 raise FailedPrecondition(
                     f"triggers/{trigger_id} is disabled", reason="TRIGGER_DISABLED"
                 )
-        version, digest = await self._dataset_for(template, "", "")
+        version, digest, target = await self._dataset_for(template)
         cause = cause_pb2.TriggerCause(
             kind=MANUAL,
             event_id=request_id,
@@ -497,6 +544,7 @@ class Triggers:
                 cause,
                 dataset_version=version,
                 dataset_digest=digest,
+                target_column=target,
                 strict=True,
                 ignore_cooldown=ignore_cooldown,
             )
@@ -531,6 +579,7 @@ class Triggers:
                 cause,
                 dataset_version=payload.dataset_version,
                 dataset_digest=payload.digest,
+                target_column=payload.target_column,
                 strict=False,
                 caused_by=event,
                 row_count=payload.row_count,
@@ -570,13 +619,14 @@ class Triggers:
                 reason = f"performance dropped on {payload.deployment}: {names}"
             cause = self._event_cause(event, kind, payload.deployment or payload.model_version)
             cause.reason = reason
-            version, digest = await self._dataset_for(trigger.run_template, "", "")
+            version, digest, target = await self._dataset_for(trigger.run_template)
             await self.fire(
                 session,
                 record,
                 cause,
                 dataset_version=version,
                 dataset_digest=digest,
+                target_column=target,
                 strict=False,
                 caused_by=event,
             )
@@ -615,10 +665,10 @@ class Triggers:
             tick = record.next_tick
             assert tick is not None
             try:
-                version, digest = await self._dataset_for(trigger.run_template, "", "")
+                version, digest, target = await self._dataset_for(trigger.run_template)
             except Exception as exc:
                 _log.warning("schedule trigger %s: cannot resolve its dataset: %s", record.id, exc)
-                version, digest = "", ""
+                version, digest, target = "", "", ""
             async with self.db.transaction() as session:
                 current = await session.get(TriggerRecord, record.id)
                 if current is None or current.next_tick != tick:
@@ -641,5 +691,6 @@ class Triggers:
                         cause,
                         dataset_version=version,
                         dataset_digest=digest,
+                        target_column=target,
                         strict=False,
                     )
