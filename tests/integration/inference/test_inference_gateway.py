@@ -750,6 +750,61 @@ async def test_deploy_without_version_takes_the_latest_validated_without_champio
     assert not waiting.routes
 
 
+async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gyre.cli.main import _load_plugins, app
+
+    _load_plugins()
+    model = _model()
+    await stack.register(model, stack.elec2.champion.onnx_bytes, stack.elec2.champion.signature)
+    env = {
+        "GYRE_INFERENCE_ADDRESS": stack.gateway,
+        "GYRE_MODEL_REGISTRY_ADDRESS": stack.registry,
+        "GYRE_HOME": str(tmp_path),
+    }
+    runner = CliRunner()
+
+    async def gyre(*args: str, code: int = 0) -> str:
+        result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+        assert result.exit_code == code, result.output
+        return "\n".join(line for line in result.stdout.splitlines() if not _LOG_LINE.match(line))
+
+    # Defaults: auto-promote and auto-rollback on.
+    shown = await gyre("deploy", model, "--version", "1", "--allow-unvalidated")
+    assert "auto-promote on, auto-rollback on" in shown
+    policy = json.loads(await gyre("deployments", "policy", model, "--json"))
+    assert policy["auto_promote"]
+    assert policy["auto_rollback"]
+    assert policy["min_requests"] == "100"
+    assert policy["max_error_rate"] == 0.01
+
+    other = f"{model}-custom"
+    await gyre(
+        "deploy", model, "--version", "1", "--allow-unvalidated", "--name", other,
+        "--canary-weight", "25", "--min-requests", "500", "--max-error-rate", "0.05",
+        "--max-p99-ms", "40", "--live-metric", "accuracy", "--max-metric-drop", "0.02",
+        "--no-auto-promote", "--no-auto-rollback",
+    )  # fmt: skip
+    policy = json.loads(await gyre("deployments", "policy", other, "--json"))
+    assert policy == {
+        "canary_weight": 25,
+        "min_requests": "500",
+        "max_error_rate": 0.05,
+        "max_p99_latency_ms": 40.0,
+        "live_metric": "accuracy",
+        "max_live_metric_drop": 0.02,
+    }
+    changed = await gyre("deployments", "policy", other, "--auto-promote", "--min-requests", "50")
+    assert "min requests 50" in changed
+    assert "auto-promote on, auto-rollback off" in changed
+    policy = json.loads(await gyre("deployments", "update", other, "--json"))
+    assert policy["canary_weight"] == 25
+    assert policy["auto_promote"] is True
+    bad = await gyre("deployments", "policy", other, "--max-error-rate", "2", code=1)
+    assert bad == "" or "max_error_rate" in bad
+
+
 async def test_s3_model_repository_holds_the_model_files(
     s3_server: SeaweedS3, tmp_path: Path
 ) -> None:

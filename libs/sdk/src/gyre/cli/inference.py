@@ -7,6 +7,7 @@
     gyre deployments ls
     gyre deployments show elec2-live --json
     gyre deployments history elec2-live
+    gyre deployments policy elec2-live --min-requests 500 --no-auto-promote
     gyre rollout elec2-live 4 --weight 20                 # --shadow to mirror instead
     gyre promote elec2-live --reason "canary healthy"
     gyre rollback elec2-live --reason "bad canary"
@@ -32,7 +33,7 @@ T = TypeVar("T")
 
 deployments_app = typer.Typer(
     name="deployments",
-    help="Inference deployments: ls, show, history.",
+    help="Inference deployments: ls, show, history, policy.",
     no_args_is_help=True,
 )
 
@@ -86,6 +87,7 @@ def _print_deployment(deployment: Any) -> None:
     typer.echo(f"{deployment.name}  ({_state(deployment)})")
     typer.echo(f"  model:    {deployment.registered_model}")
     typer.echo(f"  routes:   {_routes(deployment)}")
+    typer.echo(f"  policy:   {_policy_line(deployment)}")
     if deployment.previous_champion:
         typer.echo(f"  previous champion: {deployment.previous_champion}")
     if deployment.HasField("rollout"):
@@ -175,6 +177,120 @@ def history_command(
         typer.echo(f"{when}  {action:<16} {who:<10} [{routes}]  {entry.reason}")
 
 
+_CanaryWeight = Annotated[
+    int | None, typer.Option(help="Canary traffic percent when a rollout starts (1-99).")
+]
+_MinRequests = Annotated[
+    int | None, typer.Option(help="Requests the canary serves before it is judged.")
+]
+_MaxErrorRate = Annotated[
+    float | None, typer.Option(help="Largest acceptable canary error rate (0-1).")
+]
+_MaxP99 = Annotated[
+    float | None,
+    typer.Option("--max-p99-ms", help="Largest acceptable canary p99 latency, ms (0: not judged)."),
+]
+_LiveMetric = Annotated[
+    str | None,
+    typer.Option(help="Live metric from feedback compared with the champion: accuracy, mae."),
+]
+_MaxMetricDrop = Annotated[
+    float | None,
+    typer.Option(
+        "--max-metric-drop", help="Largest acceptable drop of the live metric vs the champion."
+    ),
+]
+_AutoPromote = Annotated[
+    bool | None,
+    typer.Option("--auto-promote/--no-auto-promote", help="Promote a canary that meets every SLO."),
+]
+_AutoRollback = Annotated[
+    bool | None,
+    typer.Option(
+        "--auto-rollback/--no-auto-rollback", help="Roll back a canary that violates an SLO."
+    ),
+]
+_AutoRollout = Annotated[
+    bool | None,
+    typer.Option(
+        "--auto-rollout/--no-auto-rollout",
+        help="Start a canary when a newer version of the model passes validation.",
+    ),
+]
+
+
+def _policy_fields(**options: Any) -> dict[str, Any]:
+    """The policy fields given on the command line (None: not given)."""
+    names = {"max_p99_ms": "max_p99_latency_ms", "max_metric_drop": "max_live_metric_drop"}
+    return {names.get(k, k): v for k, v in options.items() if v is not None}
+
+
+def _policy_line(deployment: Any) -> str:
+    policy = deployment.rollout_policy
+    parts = [
+        f"canary {policy.canary_weight or 10}%",
+        f"min requests {policy.min_requests or 100}",
+        f"max error rate {policy.max_error_rate:g}",
+    ]
+    if policy.max_p99_latency_ms:
+        parts.append(f"max p99 {policy.max_p99_latency_ms:g} ms")
+    if policy.live_metric:
+        parts.append(f"{policy.live_metric} drop <= {policy.max_live_metric_drop:g}")
+    parts.append(f"auto-promote {'on' if policy.auto_promote else 'off'}")
+    parts.append(f"auto-rollback {'on' if policy.auto_rollback else 'off'}")
+    parts.append(f"auto-rollout {'on' if policy.auto_rollout_on_validation else 'off'}")
+    return ", ".join(parts)
+
+
+@deployments_app.command("policy")
+def policy_command(
+    deployment: Annotated[str, typer.Argument(help="Deployment id or name.")],
+    canary_weight: _CanaryWeight = None,
+    min_requests: _MinRequests = None,
+    max_error_rate: _MaxErrorRate = None,
+    max_p99_ms: _MaxP99 = None,
+    live_metric: _LiveMetric = None,
+    max_metric_drop: _MaxMetricDrop = None,
+    auto_promote: _AutoPromote = None,
+    auto_rollback: _AutoRollback = None,
+    auto_rollout: _AutoRollout = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Change a deployment's rollout policy (only the options given); no option: show it."""
+    from gyre.inference.v1 import inference_service_pb2 as pb
+    from gyre.sdk.inference import deployment_name, update_policy
+
+    fields = _policy_fields(
+        canary_weight=canary_weight,
+        min_requests=min_requests,
+        max_error_rate=max_error_rate,
+        max_p99_ms=max_p99_ms,
+        live_metric=live_metric,
+        max_metric_drop=max_metric_drop,
+        auto_promote=auto_promote,
+        auto_rollback=auto_rollback,
+        auto_rollout_on_validation=auto_rollout,
+    )
+    with _client() as client:
+        if fields:
+            result = _run(lambda: update_policy(client, deployment, **fields))
+        else:
+            result = _run(
+                lambda: (
+                    client.inference.GetDeployment(
+                        pb.GetDeploymentRequest(name=deployment_name(deployment))
+                    ).deployment
+                )
+            )
+    if as_json:
+        typer.echo(json.dumps(_to_dict(result.rollout_policy), indent=2))
+    else:
+        typer.echo(f"{result.name}  policy: {_policy_line(result)}")
+
+
+deployments_app.command("update", help="Same as `gyre deployments policy`.")(policy_command)
+
+
 def deploy_command(
     model: Annotated[str, typer.Argument(help="Registered model, e.g. elec2.")],
     version: Annotated[
@@ -191,11 +307,38 @@ def deploy_command(
     sample_rate: Annotated[
         float, typer.Option(help="Share of predictions logged for the monitor (0-1).")
     ] = 0.0,
+    canary_weight: _CanaryWeight = None,
+    min_requests: _MinRequests = None,
+    max_error_rate: _MaxErrorRate = None,
+    max_p99_ms: _MaxP99 = None,
+    live_metric: _LiveMetric = None,
+    max_metric_drop: _MaxMetricDrop = None,
+    auto_promote: _AutoPromote = None,
+    auto_rollback: _AutoRollback = None,
+    auto_rollout: _AutoRollout = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Deploy a model version on Triton as a new deployment's champion."""
-    from gyre.sdk.inference import deploy
+    """Deploy a model version on Triton as a new deployment's champion.
 
+    Rollout policy defaults: canary 10 %, judged after 100 requests, at most 1 %
+    errors, auto-promote and auto-rollback on (change later with
+    `gyre deployments policy`).
+    """
+    from gyre.sdk.inference import deploy, rollout_policy
+
+    policy = rollout_policy(
+        **_policy_fields(
+            canary_weight=canary_weight,
+            min_requests=min_requests,
+            max_error_rate=max_error_rate,
+            max_p99_ms=max_p99_ms,
+            live_metric=live_metric,
+            max_metric_drop=max_metric_drop,
+            auto_promote=auto_promote,
+            auto_rollback=auto_rollback,
+            auto_rollout_on_validation=auto_rollout,
+        )
+    )
     with _client() as client:
         deployment = _run(
             lambda: deploy(
@@ -205,6 +348,7 @@ def deploy_command(
                 name=name,
                 allow_unvalidated=allow_unvalidated,
                 sample_rate=sample_rate,
+                policy=policy,
             )
         )
     if as_json:

@@ -24,6 +24,8 @@ import math
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from google.protobuf import duration_pb2, field_mask_pb2
+
 from gyre.common.v1 import value_pb2
 from gyre.inference.v1 import deployment_pb2, inference_service_pb2, prediction_pb2
 from gyre.models.v1 import models_service_pb2
@@ -39,8 +41,10 @@ __all__ = [
     "record_feedback_batch",
     "rollback",
     "rollout",
+    "rollout_policy",
     "to_row",
     "to_value",
+    "update_policy",
 ]
 
 T = TypeVar("T")
@@ -100,6 +104,66 @@ def _then(result: Any, after: Callable[[Any], R]) -> R | Awaitable[R]:
     return after(result)
 
 
+# Defaults of a policy built client-side (proto3 cannot tell an unset bool from false):
+# a canary is judged after 100 requests and promoted or rolled back on its own.
+DEFAULT_POLICY: dict[str, Any] = {
+    "canary_weight": 10,
+    "min_requests": 100,
+    "max_error_rate": 0.01,
+    "max_p99_latency_ms": 0.0,
+    "live_metric": "",
+    "max_live_metric_drop": 0.05,
+    "auto_promote": True,
+    "auto_rollback": True,
+    "auto_rollout_on_validation": False,
+}
+_DURATIONS = ("judge_interval", "max_duration")
+
+
+def _set_policy_field(policy: deployment_pb2.RolloutPolicy, field: str, value: Any) -> None:
+    if field in _DURATIONS:
+        getattr(policy, field).CopyFrom(
+            duration_pb2.Duration(seconds=int(value), nanos=round((float(value) % 1) * 1e9))
+        )
+    elif field in DEFAULT_POLICY:
+        setattr(policy, field, value)
+    else:
+        raise ValueError(f"unknown rollout policy field {field!r}")
+
+
+def rollout_policy(**fields: Any) -> deployment_pb2.RolloutPolicy:
+    """A ``RolloutPolicy``: :data:`DEFAULT_POLICY` (auto-promote and auto-rollback on,
+    judged after 100 requests, at most 1 % errors) overridden by ``fields``
+    (``canary_weight``, ``min_requests``, ``max_error_rate``, ``max_p99_latency_ms``,
+    ``live_metric``, ``max_live_metric_drop``, ``auto_promote``, ``auto_rollback``,
+    ``auto_rollout_on_validation``, ``judge_interval`` / ``max_duration`` in seconds).
+    """
+    policy = deployment_pb2.RolloutPolicy()
+    for field, value in {**DEFAULT_POLICY, **fields}.items():
+        _set_policy_field(policy, field, value)
+    return policy
+
+
+def update_policy(client: Client, deployment: str, **fields: Any) -> Any:
+    """Change only the given rollout policy ``fields`` of ``deployment`` (same names as
+    :func:`rollout_policy`); returns the updated ``Deployment``.
+
+    Raises:
+        NotFound, InvalidArgument (a value out of range), ValueError (unknown field or
+        none given).
+    """
+    if not fields:
+        raise ValueError("give at least one rollout policy field to change")
+    change = deployment_pb2.Deployment(name=deployment_name(deployment))
+    for field, value in fields.items():
+        _set_policy_field(change.rollout_policy, field, value)
+    request = inference_service_pb2.UpdateDeploymentRequest(
+        deployment=change,
+        update_mask=field_mask_pb2.FieldMask(paths=[f"rollout_policy.{f}" for f in fields]),
+    )
+    return _then(client.inference.UpdateDeployment(request), lambda r: r.deployment)
+
+
 def deploy(
     client: Client,
     model: str,
@@ -117,7 +181,8 @@ def deploy(
     latest VALIDATED version, and when it has neither the deployment waits
     (AWAITING_VERSION) for its next version that passes validation
     (``auto_rollout_on_validation``). ``name`` defaults to the
-    model id. Returns the ``Deployment`` (awaitable with an async client).
+    model id. ``policy`` defaults to :func:`rollout_policy` () (auto-promote and
+    auto-rollback on). Returns the ``Deployment`` (awaitable with an async client).
 
     Raises:
         AlreadyExists, NotFound, FailedPrecondition (version not VALIDATED unless
@@ -125,14 +190,12 @@ def deploy(
     """
     model_name = _model(model)
     deployment_id = (name or model_name.removeprefix("models/")).removeprefix("deployments/")
-    rollout_policy = deployment_pb2.RolloutPolicy()
-    if policy is not None:
-        rollout_policy.CopyFrom(policy)
+    policy_message = rollout_policy() if policy is None else policy
 
     def request_for(champion: str) -> inference_service_pb2.CreateDeploymentRequest:
         deployment = deployment_pb2.Deployment(
             registered_model=model_name,
-            rollout_policy=rollout_policy,
+            rollout_policy=policy_message,
             prediction_log_sample_rate=sample_rate,
         )
         if champion:
