@@ -390,7 +390,7 @@ async def test_time_window_closes_below_the_row_limit_and_sets_gauges(
 
 
 async def test_feedback_published_before_its_prediction_log_is_matched(
-    monitor_factory: Any, gateway: Any
+    monitor_factory: Any, gateway: Any, tmp_path: Path
 ) -> None:
     async with monitor_factory() as handle:
         handle.monitor.resolver.add_dataset_version(reference())
@@ -423,3 +423,38 @@ async def test_feedback_published_before_its_prediction_log_is_matched(
         assert performance.sample_count == 60
         accuracy = {m.metric: m for m in performance.metrics}["accuracy"]
         assert accuracy.live_value == pytest.approx(0.5)
+
+        # The CLI shows the reports over time, the performance report and the stats.
+        runner = CliRunner()
+        from gyre.cli.monitoring import monitor_app as app
+
+        env = {"GYRE_MONITORING_ADDRESS": handle.server.target, "GYRE_HOME": str(tmp_path)}
+
+        async def cli(*args: str) -> str:
+            result = await asyncio.to_thread(runner.invoke, app, list(args), env=env)
+            assert result.exit_code == 0, result.output
+            return str(result.output)
+
+        def first_json(text: str) -> Any:
+            # The in-process service's access log shares stdout: the JSON starts a line.
+            lines = text.splitlines()
+            start = next(i for i, line in enumerate(lines) if line.startswith(("[", "{")))
+            return json.JSONDecoder().raw_decode("\n".join(lines[start:]))[0]
+
+        table = await cli("reports", "elec2")
+        assert response.drift_report.name.rsplit("/", 1)[-1] in table
+        assert "60" in table  # rows
+        (listed,) = first_json(await cli("reports", "elec2", "--json"))
+        assert listed["name"] == response.drift_report.name
+        text = await cli("performance", "elec2")
+        assert "accuracy" in text
+        assert "samples 60" in text
+        shown = first_json(await cli("performance", "elec2", "--json"))
+        assert shown["name"] == performance.name
+        stats_text = await cli("stats")
+        assert "unmatched feedback        0" in stats_text
+        assert "feedback entries          61" in stats_text
+        assert first_json(await cli("stats", "--json"))["feedback_entries"] == "61"
+        missing = await asyncio.to_thread(runner.invoke, app, ["performance", "ghost"], env=env)
+        assert missing.exit_code == 1
+        assert "NotFound" in missing.output

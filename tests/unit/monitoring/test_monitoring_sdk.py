@@ -88,3 +88,43 @@ def test_render_report_shows_the_table_and_a_chart() -> None:
     assert "(other)" in categorical
     assert "0.6" in categorical
     assert "no feature 'zzz'" in monitoring.render_report(report, feature="zzz")
+
+
+def test_render_drift_reports_performance_and_stats() -> None:
+    drift = report_pb2.DriftReport(
+        name="deployments/elec2/driftReports/r1",
+        model_version="models/elec2/versions/1",
+        row_count=2000,
+        drifted_share=0.375,
+        drifted=True,
+    )
+    drift.create_time.FromSeconds(1_700_000_000)
+    drift.window.start_time.FromSeconds(1_699_990_000)
+    drift.window.end_time.FromSeconds(1_699_999_000)
+    table = monitoring.render_drift_reports([drift])
+    assert "r1" in table
+    assert "38%" in table
+    assert "DRIFTED" in table
+    assert "2023-11-14 22:13:20" in table
+    assert monitoring.render_drift_reports([]) == "no drift reports"
+
+    performance = report_pb2.PerformanceReport(
+        name="deployments/elec2/performanceReports/p1", sample_count=500, degraded=True
+    )
+    performance.metrics.add(
+        metric="accuracy", live_value=0.7, baseline_value=0.9, absolute_drop=0.2, degraded=True
+    )
+    text = monitoring.render_performance(performance)
+    assert "samples 500" in text
+    assert "DEGRADED" in text
+    assert "0.7000" in text
+    assert "0.9000" in text
+
+    stats = monitoring_service_pb2.GetIngestionStatsResponse(
+        prediction_records=10, feedback_entries=4, unmatched_feedback_entries=1
+    )
+    stats.unknown_deployment_records["deployments/ghost"] = 3
+    text = monitoring.render_stats(stats)
+    assert "unmatched feedback        1" in text
+    assert "deployments/ghost" in text
+    assert "no reference profile      none" in text

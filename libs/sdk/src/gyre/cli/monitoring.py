@@ -4,6 +4,9 @@
 
     gyre monitor report elec2                  # feature table + chart of the top feature
     gyre monitor report elec2 --feature nswprice --json
+    gyre monitor reports elec2                 # drift reports over time
+    gyre monitor performance elec2             # latest live metrics vs baseline
+    gyre monitor stats                         # ingestion: unmatched feedback, unknown ...
     gyre monitor alerts --deployment elec2 --state OPEN
     gyre monitor policy show elec2
     gyre monitor policy set elec2 --window-rows 2000 --psi-threshold 0.25 \\
@@ -25,7 +28,7 @@ T = TypeVar("T")
 
 monitor_app = typer.Typer(
     name="monitor",
-    help="Monitor: drift report, alerts, policy show|set.",
+    help="Monitor: drift report(s), performance, stats, alerts, policy show|set.",
     no_args_is_help=True,
 )
 policy_app = typer.Typer(name="policy", help="Monitoring policy: show, set.", no_args_is_help=True)
@@ -75,6 +78,84 @@ def report_command(
             _echo_json(result)
         else:
             typer.echo(monitoring.render_report(result, feature=feature))
+
+    _run(work)
+
+
+def _echo_json_list(messages: list[Any]) -> None:
+    from google.protobuf.json_format import MessageToDict
+
+    typer.echo(
+        json.dumps([MessageToDict(m, preserving_proto_field_name=True) for m in messages], indent=2)
+    )
+
+
+@monitor_app.command("reports")
+def reports_command(
+    deployment: Annotated[str, typer.Argument(help="Deployment, e.g. elec2.")],
+    limit: Annotated[int, typer.Option("--limit", help="Newest N (0: all).")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List drift reports over time: window, rows, drifted share, verdict (oldest first)."""
+    from gyre.sdk import monitoring
+
+    def work() -> None:
+        with _client() as gyre:
+            reports = list(
+                monitoring.list_drift_reports(gyre, deployment, order_by="create_time desc")
+            )
+        reports = (reports[:limit] if limit > 0 else reports)[::-1]
+        if as_json:
+            _echo_json_list(reports)
+        else:
+            typer.echo(monitoring.render_drift_reports(reports))
+
+    _run(work)
+
+
+@monitor_app.command("performance")
+def performance_command(
+    deployment: Annotated[str, typer.Argument(help="Deployment, e.g. elec2.")],
+    report: Annotated[str, typer.Option("--report", help="Report id.")] = "latest",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show a performance report (default the latest): live metrics vs the baseline."""
+    from gyre.sdk import monitoring
+
+    def work() -> None:
+        with _client() as gyre:
+            result = monitoring.performance_report(gyre, deployment, report)
+        if as_json:
+            _echo_json(result)
+        else:
+            typer.echo(monitoring.render_performance(result))
+
+    _run(work)
+
+
+@monitor_app.command("stats")
+def stats_command(
+    deployment: Annotated[
+        str | None, typer.Argument(help="Only this deployment's per-deployment counts.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Ingestion stats since the monitor started: records, unmatched feedback, unknown
+    deployments, records without a reference, rows missing monitored columns."""
+    from gyre.sdk import monitoring
+
+    def work() -> None:
+        with _client() as gyre:
+            stats = monitoring.ingestion_stats(gyre)
+        if deployment:
+            name = monitoring.deployment_name(deployment)
+            for counts in (stats.unknown_deployment_records, stats.unreferenced_records):
+                for other in [k for k in counts if k != name]:
+                    del counts[other]
+        if as_json:
+            _echo_json(stats)
+        else:
+            typer.echo(monitoring.render_stats(stats))
 
     _run(work)
 

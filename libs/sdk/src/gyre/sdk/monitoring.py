@@ -12,6 +12,9 @@
         print(monitoring.render_report(report, feature="nswprice"))
         for alert in monitoring.list_alerts(client, deployment="elec2", state="OPEN"):
             print(alert.summary)
+        print(monitoring.render_drift_reports(list(monitoring.list_drift_reports(client, "elec2"))))
+        print(monitoring.render_performance(monitoring.performance_report(client, "elec2")))
+        print(monitoring.render_stats(monitoring.ingestion_stats(client)))
 
 Deployments may be given as ``"elec2"`` or ``"deployments/elec2"``.
 """
@@ -36,12 +39,17 @@ __all__ = [
     "deployment_name",
     "drift_report",
     "get_policy",
+    "ingestion_stats",
     "list_alerts",
     "list_drift_reports",
+    "list_performance_reports",
     "performance_report",
     "render_alerts",
+    "render_drift_reports",
     "render_histogram",
+    "render_performance",
     "render_report",
+    "render_stats",
     "set_policy",
 ]
 
@@ -170,6 +178,35 @@ def list_drift_reports(
             return
 
 
+def list_performance_reports(
+    client: Any, deployment: str = "-", *, filter: str = "", order_by: str = ""
+) -> Iterator[report_pb2.PerformanceReport]:
+    """Every performance report of a deployment (``"-"``: all), page by page."""
+    token = ""
+    while True:
+        response = client.monitoring.ListPerformanceReports(
+            monitoring_service_pb2.ListPerformanceReportsRequest(
+                parent=deployment_name(deployment),
+                filter=filter,
+                order_by=order_by,
+                page_size=200,
+                page_token=token,
+            )
+        )
+        yield from response.performance_reports
+        token = response.next_page_token
+        if not token:
+            return
+
+
+def ingestion_stats(client: Any) -> monitoring_service_pb2.GetIngestionStatsResponse:
+    """What the monitor's intake received and could not use, since it started."""
+    response: monitoring_service_pb2.GetIngestionStatsResponse = (
+        client.monitoring.GetIngestionStats(monitoring_service_pb2.GetIngestionStatsRequest())
+    )
+    return response
+
+
 def list_alerts(
     client: Any,
     *,
@@ -278,4 +315,75 @@ def render_alerts(alerts: Sequence[alert_pb2.Alert]) -> str:
         kind = alert_pb2.AlertKind.Name(a.kind).removeprefix("ALERT_KIND_")
         state = alert_pb2.AlertState.Name(a.state).removeprefix("ALERT_STATE_")
         lines.append(f"{a.name:<44} {kind:<12} {state:<13} {a.deployment:<24} {a.summary}")
+    return "\n".join(lines)
+
+
+def _time(stamp: Any) -> str:
+    """A ``Timestamp`` as ``YYYY-MM-DD HH:MM:SS`` (UTC), or ``-`` when unset."""
+    if not stamp.seconds and not stamp.nanos:
+        return "-"
+    return str(stamp.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"))
+
+
+def _window(interval: Any) -> str:
+    return f"{_time(interval.start_time)} .. {_time(interval.end_time)}"
+
+
+def render_drift_reports(reports: Sequence[report_pb2.DriftReport]) -> str:
+    """Drift reports over time as a table: created, report id, window (by prediction
+    time), rows, drifted share, verdict, model version."""
+    if not reports:
+        return "no drift reports"
+    lines = [
+        f"{'created (UTC)':<19}  {'report':<12} {'window (prediction time)':<42} "
+        f"{'rows':>8} {'drifted':>8}  {'verdict':<8} model version"
+    ]
+    for r in reports:
+        report_id = r.name.rsplit("/", 1)[-1]
+        lines.append(
+            f"{_time(r.create_time):<19}  {report_id:<12} {_window(r.window):<42} "
+            f"{r.row_count:>8} {r.drifted_share:>8.0%}  {'DRIFTED' if r.drifted else 'ok':<8} "
+            f"{r.model_version}"
+        )
+    return "\n".join(lines)
+
+
+def render_performance(report: report_pb2.PerformanceReport) -> str:
+    """A performance report as text: each live metric against its baseline."""
+    lines = [
+        report.name,
+        f"model version {report.model_version}  created {_time(report.create_time)}",
+        f"window {_window(report.window)}  samples {report.sample_count}  "
+        f"verdict {'DEGRADED' if report.degraded else 'ok'}",
+        "",
+        f"{'metric':<12} {'live':>10} {'baseline':>10} {'drop':>10} {'rel drop':>9}  degraded",
+    ]
+    for m in report.metrics:
+        lines.append(
+            f"{m.metric:<12} {m.live_value:>10.4f} {m.baseline_value:>10.4f} "
+            f"{m.absolute_drop:>10.4f} {m.relative_drop:>9.1%}  {'yes' if m.degraded else 'no'}"
+        )
+    if not report.metrics:
+        lines.append("(no metrics)")
+    return "\n".join(lines)
+
+
+def render_stats(stats: monitoring_service_pb2.GetIngestionStatsResponse) -> str:
+    """Ingestion stats as text (counts since the monitor started)."""
+    lines = [
+        f"since {_time(stats.start_time)} UTC",
+        f"prediction records        {stats.prediction_records}",
+        f"missing feature rows      {stats.missing_feature_rows}",
+        f"feedback entries          {stats.feedback_entries}",
+        f"unmatched feedback        {stats.unmatched_feedback_entries}",
+    ]
+    for title, counts in (
+        ("unknown deployments", stats.unknown_deployment_records),
+        ("no reference profile", stats.unreferenced_records),
+    ):
+        if counts:
+            lines.append(f"{title}:")
+            lines.extend(f"  {name:<30} {count} records" for name, count in sorted(counts.items()))
+        else:
+            lines.append(f"{title:<25} none")
     return "\n".join(lines)
