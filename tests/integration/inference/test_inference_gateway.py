@@ -798,6 +798,11 @@ async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: P
     changed = await gyre("deployments", "policy", other, "--auto-promote", "--min-requests", "50")
     assert "min requests 50" in changed
     assert "auto-promote on, auto-rollback off" in changed
+    shown = json.loads(await gyre("deployments", "show", model, "--json"))
+    assert shown["prediction_log_sample_rate"] == 1.0  # logging on by default
+    assert "sample rate: 0.25" in await gyre(
+        "deployments", "update", model, "--sample-rate", "0.25"
+    )
     policy = json.loads(await gyre("deployments", "update", other, "--json"))
     assert policy["canary_weight"] == 25
     assert policy["auto_promote"] is True

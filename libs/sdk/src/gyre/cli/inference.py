@@ -254,6 +254,9 @@ def policy_command(
     auto_promote: _AutoPromote = None,
     auto_rollback: _AutoRollback = None,
     auto_rollout: _AutoRollout = None,
+    sample_rate: Annotated[
+        float | None, typer.Option(help="Share of predictions logged for the monitor (0-1).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Change a deployment's rollout policy (only the options given); no option: show it."""
@@ -270,6 +273,7 @@ def policy_command(
         auto_promote=auto_promote,
         auto_rollback=auto_rollback,
         auto_rollout_on_validation=auto_rollout,
+        sample_rate=sample_rate,
     )
     with _client() as client:
         if fields:
@@ -286,6 +290,7 @@ def policy_command(
         typer.echo(json.dumps(_to_dict(result.rollout_policy), indent=2))
     else:
         typer.echo(f"{result.name}  policy: {_policy_line(result)}")
+        typer.echo(f"  prediction log sample rate: {result.prediction_log_sample_rate:g}")
 
 
 deployments_app.command("update", help="Same as `gyre deployments policy`.")(policy_command)
@@ -305,8 +310,12 @@ def deploy_command(
         bool, typer.Option(help="Deploy a version that has not passed validation.")
     ] = False,
     sample_rate: Annotated[
-        float, typer.Option(help="Share of predictions logged for the monitor (0-1).")
-    ] = 0.0,
+        float,
+        typer.Option(
+            help="Share of predictions logged for the monitor (0-1; a full log queue drops, "
+            "never blocks)."
+        ),
+    ] = 1.0,
     canary_weight: _CanaryWeight = None,
     min_requests: _MinRequests = None,
     max_error_rate: _MaxErrorRate = None,

@@ -146,7 +146,8 @@ def rollout_policy(**fields: Any) -> deployment_pb2.RolloutPolicy:
 
 def update_policy(client: Client, deployment: str, **fields: Any) -> Any:
     """Change only the given rollout policy ``fields`` of ``deployment`` (same names as
-    :func:`rollout_policy`); returns the updated ``Deployment``.
+    :func:`rollout_policy`, plus ``sample_rate`` for the prediction log); returns the
+    updated ``Deployment``.
 
     Raises:
         NotFound, InvalidArgument (a value out of range), ValueError (unknown field or
@@ -155,11 +156,16 @@ def update_policy(client: Client, deployment: str, **fields: Any) -> Any:
     if not fields:
         raise ValueError("give at least one rollout policy field to change")
     change = deployment_pb2.Deployment(name=deployment_name(deployment))
+    paths = []
     for field, value in fields.items():
+        if field == "sample_rate":  # the deployment's, not the policy's
+            change.prediction_log_sample_rate = float(value)
+            paths.append("prediction_log_sample_rate")
+            continue
         _set_policy_field(change.rollout_policy, field, value)
+        paths.append(f"rollout_policy.{field}")
     request = inference_service_pb2.UpdateDeploymentRequest(
-        deployment=change,
-        update_mask=field_mask_pb2.FieldMask(paths=[f"rollout_policy.{f}" for f in fields]),
+        deployment=change, update_mask=field_mask_pb2.FieldMask(paths=paths)
     )
     return _then(client.inference.UpdateDeployment(request), lambda r: r.deployment)
 
@@ -171,7 +177,7 @@ def deploy(
     version: int | str | None = None,
     name: str | None = None,
     allow_unvalidated: bool = False,
-    sample_rate: float = 0.0,
+    sample_rate: float = 1.0,
     policy: deployment_pb2.RolloutPolicy | None = None,
 ) -> Any:
     """Create a deployment of ``model`` (``"fraud"`` or ``"models/fraud"``).
@@ -181,7 +187,9 @@ def deploy(
     latest VALIDATED version, and when it has neither the deployment waits
     (AWAITING_VERSION) for its next version that passes validation
     (``auto_rollout_on_validation``). ``name`` defaults to the
-    model id. ``policy`` defaults to :func:`rollout_policy` () (auto-promote and
+    model id. ``sample_rate`` (default 1.0: every prediction) is the share of
+    predictions logged for the monitor; the gateway's bounded queue drops records
+    rather than slow predictions. ``policy`` defaults to :func:`rollout_policy` () (auto-promote and
     auto-rollback on). Returns the ``Deployment`` (awaitable with an async client).
 
     Raises:
