@@ -342,6 +342,37 @@ async def test_validation_of_an_older_version_starts_no_rollout(world: World) ->
     assert await world.events("inference.deployment.rollout_started") == []
 
 
+async def test_canary_is_judged_as_soon_as_min_requests_are_reached(world: World) -> None:
+    v1 = world.source.add("models/m/versions/1")
+    v2 = world.source.add("models/m/versions/2")
+    await world.gateway.create(
+        "d",
+        _deployment(
+            v1,
+            min_requests=5,
+            max_error_rate=0.01,
+            auto_promote=True,
+            auto_rollback=True,
+            judge_interval=Duration(seconds=3600),  # the periodic judgement never comes
+        ),
+    )
+    await world.gateway.rollout("deployments/d", v2, weight=50)
+    for _ in range(5):
+        assert (await world.gateway.predict(_request(model_version=v2))).model_version == v2
+    for _ in range(250):
+        deployment = await world.gateway.get("deployments/d")
+        if [r.model_version for r in deployment.routes] == [v2]:
+            break
+        await asyncio.sleep(0.02)
+    assert [(r.model_version, r.role) for r in deployment.routes] == [(v2, CHAMPION)]
+    (promoted,) = [
+        e
+        for e in await world.events("inference.deployment.promoted")
+        if e.inference_deployment_promoted.model_version == v2
+    ]
+    assert "no errors in 5 requests" in promoted.inference_deployment_promoted.reason
+
+
 async def test_feedback_is_checked_and_published(world: World) -> None:
     v1 = world.source.add("models/m/versions/1")
     await world.gateway.create("d", _deployment(v1))

@@ -43,6 +43,19 @@ def test_waits_until_min_requests_then_promotes() -> None:
     assert ready.status.canary_p99_latency_ms == pytest.approx(1.0)
 
 
+def test_healthy_message_reads_sensibly() -> None:
+    clean = judge(_policy(max_error_rate=0.0), "v2", _stats(100), _stats(400), started_s=0)
+    assert "no errors in 100 requests" in clean.message
+    assert "0.000 <= 0.000" not in clean.message
+    some = judge(
+        _policy(max_error_rate=0.05), "v2", _stats(100, errors=2), _stats(400), started_s=0
+    )
+    assert "error rate 2.0% (2/100 failed) within max 5.0%" in some.message
+    held = judge(_policy(auto_promote=False), "v2", _stats(100), _stats(400), started_s=0)
+    assert held.decision == "hold"
+    assert "auto-promote off" in held.message
+
+
 def test_errors_roll_back_early_and_hold_without_auto_rollback() -> None:
     verdict = judge(_policy(), "v2", _stats(12, errors=6), _stats(50), started_s=0, now_s=1)
     assert verdict.decision == "rollback"

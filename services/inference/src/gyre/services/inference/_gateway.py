@@ -61,6 +61,7 @@ from gyre.services.inference._registry import ModelSource
 from gyre.services.inference._rollout import (
     DEFAULT_CANARY_WEIGHT,
     DEFAULT_JUDGE_INTERVAL_S,
+    DEFAULT_MIN_REQUESTS,
     LIVE_METRICS,
     RouteStats,
     judge,
@@ -559,7 +560,9 @@ class Gateway:
         policy = runtime.message.rollout_policy
         interval = policy.judge_interval.ToTimedelta().total_seconds() or DEFAULT_JUDGE_INTERVAL_S
         now = time.time()
-        if now - runtime.last_judge_s < interval:
+        if now - runtime.last_judge_s < interval and not _judgement_due_early(
+            policy, runtime.rollout_status, canary.stats
+        ):
             return
         runtime.last_judge_s = now
         verdict = judge(
@@ -1850,6 +1853,22 @@ class Gateway:
             if 0 <= entry.row_index < len(labels):
                 stats.record_feedback(labels[entry.row_index], value_of(entry.ground_truth))
         return len(entries)
+
+
+def _judgement_due_early(
+    policy: deployment_pb2.RolloutPolicy,
+    last: deployment_pb2.RolloutStatus | None,
+    canary: RouteStats,
+) -> bool:
+    """Judge before the interval is up: the canary just reached ``min_requests`` (so a
+    healthy canary is promoted at once), or its first errors arrived."""
+    judged = last.canary_requests if last is not None else 0
+    min_requests = policy.min_requests or DEFAULT_MIN_REQUESTS
+    if canary.requests >= min_requests > judged:
+        return True
+    early = min(min_requests, 10)
+    judged_errors = last is not None and last.canary_error_rate > 0
+    return canary.errors > 0 and canary.requests >= early and not judged_errors
 
 
 def _version_number(version: str) -> int | None:

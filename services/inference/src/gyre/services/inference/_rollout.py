@@ -29,7 +29,9 @@ __all__ = [
 
 DEFAULT_CANARY_WEIGHT: Final = 10
 DEFAULT_MIN_REQUESTS: Final = 100
-DEFAULT_JUDGE_INTERVAL_S: Final = 30.0
+# Judgements without a policy interval. Judging is cheap (counters and one sort of at
+# most LATENCY_WINDOW latencies), so the status shown is at most this old.
+DEFAULT_JUDGE_INTERVAL_S: Final = 2.0
 # Labels each route needs before the live metric is judged.
 MIN_FEEDBACK: Final = 20
 # Latencies kept per route for the p99.
@@ -188,12 +190,21 @@ def judge(
         message = f"waiting: {canary.requests}/{min_requests} requests"
         status.message = message
         return Verdict("wait", message, status)
-    parts = [
-        f"error rate {canary.error_rate:.3f} <= {policy.max_error_rate:.3f}",
-        f"p99 {status.canary_p99_latency_ms:.2f} ms",
-    ]
+    if canary.errors == 0:
+        errors = f"no errors in {canary.requests} requests"
+    else:
+        errors = (
+            f"error rate {canary.error_rate:.1%} ({canary.errors}/{canary.requests} failed) "
+            f"within max {policy.max_error_rate:.1%}"
+        )
+    p99 = f"p99 {status.canary_p99_latency_ms:.2f} ms"
+    if policy.max_p99_latency_ms > 0:
+        p99 += f" within max {policy.max_p99_latency_ms:.2f} ms"
+    parts = [errors, p99]
     if canary_metric is not None and champion_metric is not None:
         parts.append(f"{metric} {canary_metric:.4f} vs champion {champion_metric:.4f}")
     message = f"SLOs hold after {canary.requests} requests: " + ", ".join(parts)
+    if not policy.auto_promote:
+        message += " (auto-promote off: promote by hand)"
     status.message = message
     return Verdict("promote" if policy.auto_promote else "hold", message, status)
