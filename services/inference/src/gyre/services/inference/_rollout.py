@@ -197,10 +197,10 @@ def judge(
             f"error rate {canary.error_rate:.1%} ({canary.errors}/{canary.requests} failed) "
             f"within max {policy.max_error_rate:.1%}"
         )
-    p99 = f"p99 {status.canary_p99_latency_ms:.2f} ms"
+    latency = f"p99 {status.canary_p99_latency_ms:.2f} ms"
     if policy.max_p99_latency_ms > 0:
-        p99 += f" within max {policy.max_p99_latency_ms:.2f} ms"
-    parts = [errors, p99]
+        latency += f" within max {policy.max_p99_latency_ms:.2f} ms"
+    parts = [errors, latency]
     if canary_metric is not None and champion_metric is not None:
         parts.append(f"{metric} {canary_metric:.4f} vs champion {champion_metric:.4f}")
     message = f"SLOs hold after {canary.requests} requests: " + ", ".join(parts)
