@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from unittest import mock
 
 import grpc
 import httpx
@@ -754,6 +756,7 @@ async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: P
     from typer.testing import CliRunner
 
     from gyre.cli.main import _load_plugins, app
+    from gyre.sdk.inference import actor
 
     _load_plugins()
     model = _model()
@@ -806,6 +809,14 @@ async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: P
     policy = json.loads(await gyre("deployments", "update", other, "--json"))
     assert policy["canary_weight"] == 25
     assert policy["auto_promote"] is True
+    # The CLI names the actor even with an empty $USER; the gateway records it.
+    env.update({"USER": "", "GYRE_ACTOR": ""})
+    await gyre("deployments", "policy", other, "--canary-weight", "30")
+    with mock.patch.dict(os.environ, {"USER": "", "GYRE_ACTOR": ""}):
+        expected = actor()
+    history = await gyre("deployments", "history", other)
+    assert history.splitlines()[0].split()[3] == expected
+    assert expected != "-"
     bad = await gyre("deployments", "policy", other, "--max-error-rate", "2", code=1)
     assert bad == "" or "max_error_rate" in bad
 

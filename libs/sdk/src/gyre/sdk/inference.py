@@ -12,6 +12,10 @@ or an :class:`~gyre.sdk.AsyncGyreClient` (and returns an awaitable)::
         print(answer.model_version, answer.predictions[0].prediction.string_value)
         record_feedback(gyre, "elec2-live", answer.request_id, "UP")
 
+Control-plane helpers (``deploy``, ``rollout``, ``promote``, ``rollback``,
+``update_policy``) send the actor (``by=``, else :func:`actor`) as gRPC metadata
+``gyre-actor``; the gateway records it in the deployment's history.
+
 Rows are dicts of column name to a Python scalar (``None``/NaN for missing values):
 floats become ``double_value``, ints ``int64_value``, strings ``string_value``,
 bools ``bool_value``; the gateway converts them to the model's signature and answers
@@ -20,7 +24,10 @@ INVALID_ARGUMENT (``InvalidArgument``) naming the expected inputs when they do n
 
 from __future__ import annotations
 
+import getpass
 import math
+import os
+import socket
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -33,6 +40,8 @@ from gyre.sdk.client import AsyncGyreClient, GyreClient
 from gyre.sdk.errors import NotFound
 
 __all__ = [
+    "actor",
+    "actor_metadata",
     "deploy",
     "deployment_name",
     "predict",
@@ -50,6 +59,27 @@ __all__ = [
 T = TypeVar("T")
 R = TypeVar("R")
 Client = GyreClient | AsyncGyreClient
+
+
+ACTOR_METADATA_KEY = "gyre-actor"
+
+
+def actor(explicit: str | None = None) -> str:
+    """Who acts: ``explicit``, else ``$GYRE_ACTOR``, ``$USER``, the login name
+    (``getpass.getuser()``), else ``cli@<hostname>`` — never empty, so history entries
+    name someone even where ``$USER`` is unset (containers, CI)."""
+    who = explicit or os.environ.get("GYRE_ACTOR") or os.environ.get("USER") or ""
+    if not who:
+        try:
+            who = getpass.getuser()
+        except (OSError, KeyError, ImportError):
+            who = ""
+    return who or f"cli@{socket.gethostname() or 'unknown'}"
+
+
+def actor_metadata(explicit: str | None = None) -> tuple[tuple[str, str], ...]:
+    """gRPC metadata naming the actor (see :func:`actor`); the gateway records it."""
+    return ((ACTOR_METADATA_KEY, actor(explicit)),)
 
 
 def deployment_name(deployment: str) -> str:
@@ -144,7 +174,7 @@ def rollout_policy(**fields: Any) -> deployment_pb2.RolloutPolicy:
     return policy
 
 
-def update_policy(client: Client, deployment: str, **fields: Any) -> Any:
+def update_policy(client: Client, deployment: str, *, by: str | None = None, **fields: Any) -> Any:
     """Change only the given rollout policy ``fields`` of ``deployment`` (same names as
     :func:`rollout_policy`, plus ``sample_rate`` for the prediction log); returns the
     updated ``Deployment``.
@@ -167,7 +197,10 @@ def update_policy(client: Client, deployment: str, **fields: Any) -> Any:
     request = inference_service_pb2.UpdateDeploymentRequest(
         deployment=change, update_mask=field_mask_pb2.FieldMask(paths=paths)
     )
-    return _then(client.inference.UpdateDeployment(request), lambda r: r.deployment)
+    return _then(
+        client.inference.UpdateDeployment(request, metadata=actor_metadata(by)),
+        lambda r: r.deployment,
+    )
 
 
 def deploy(
@@ -179,6 +212,7 @@ def deploy(
     allow_unvalidated: bool = False,
     sample_rate: float = 1.0,
     policy: deployment_pb2.RolloutPolicy | None = None,
+    by: str | None = None,
 ) -> Any:
     """Create a deployment of ``model`` (``"fraud"`` or ``"models/fraud"``).
 
@@ -199,6 +233,7 @@ def deploy(
     model_name = _model(model)
     deployment_id = (name or model_name.removeprefix("models/")).removeprefix("deployments/")
     policy_message = rollout_policy() if policy is None else policy
+    metadata = actor_metadata(by)
 
     def request_for(champion: str) -> inference_service_pb2.CreateDeploymentRequest:
         deployment = deployment_pb2.Deployment(
@@ -218,7 +253,9 @@ def deploy(
 
     if version is not None:
         request = request_for(_version(model_name, version))
-        return _then(client.inference.CreateDeployment(request), lambda r: r.deployment)
+        return _then(
+            client.inference.CreateDeployment(request, metadata=metadata), lambda r: r.deployment
+        )
     # No version: the model's champion if it has one, else its latest VALIDATED version,
     # else wait for the next version that passes validation.
     lookup = models_service_pb2.GetModelVersionRequest(name=f"{model_name}/versions/champion")
@@ -238,7 +275,9 @@ def deploy(
                 except NotFound:
                     versions = []
                 champion = versions[0].name if versions else ""
-            return (await client.inference.CreateDeployment(request_for(champion))).deployment
+            return (
+                await client.inference.CreateDeployment(request_for(champion), metadata=metadata)
+            ).deployment
 
         return run()
     try:
@@ -251,7 +290,7 @@ def deploy(
         except NotFound:
             found = []
         champion = found[0].name if found else ""
-    return client.inference.CreateDeployment(request_for(champion)).deployment
+    return client.inference.CreateDeployment(request_for(champion), metadata=metadata).deployment
 
 
 def predict(
@@ -334,6 +373,7 @@ def rollout(
     shadow: bool = False,
     reason: str = "",
     allow_unvalidated: bool = False,
+    by: str | None = None,
 ) -> Any:
     """Start a canary (or, with ``shadow``, a mirror) of ``version`` on ``deployment``.
 
@@ -354,28 +394,36 @@ def rollout(
 
     if str(version).startswith("models/"):
         request = request_for("")
-        return _then(client.inference.Rollout(request), lambda r: r.deployment)
+        return _then(
+            client.inference.Rollout(request, metadata=actor_metadata(by)), lambda r: r.deployment
+        )
     get = client.inference.GetDeployment(inference_service_pb2.GetDeploymentRequest(name=name))
     if isinstance(get, Awaitable):
 
         async def run() -> Any:
             current = await get
             response = await client.inference.Rollout(
-                request_for(current.deployment.registered_model)
+                request_for(current.deployment.registered_model), metadata=actor_metadata(by)
             )
             return response.deployment
 
         return run()
-    return client.inference.Rollout(request_for(get.deployment.registered_model)).deployment
+    return client.inference.Rollout(
+        request_for(get.deployment.registered_model), metadata=actor_metadata(by)
+    ).deployment
 
 
-def promote(client: Client, deployment: str, *, reason: str = "") -> Any:
+def promote(client: Client, deployment: str, *, reason: str = "", by: str | None = None) -> Any:
     """Promote the canary of ``deployment`` to champion."""
     request = inference_service_pb2.PromoteRequest(name=deployment_name(deployment), reason=reason)
-    return _then(client.inference.Promote(request), lambda r: r.deployment)
+    return _then(
+        client.inference.Promote(request, metadata=actor_metadata(by)), lambda r: r.deployment
+    )
 
 
-def rollback(client: Client, deployment: str, *, reason: str = "") -> Any:
+def rollback(client: Client, deployment: str, *, reason: str = "", by: str | None = None) -> Any:
     """Remove the canary/shadow of ``deployment``, or revert its last promotion."""
     request = inference_service_pb2.RollbackRequest(name=deployment_name(deployment), reason=reason)
-    return _then(client.inference.Rollback(request), lambda r: r.deployment)
+    return _then(
+        client.inference.Rollback(request, metadata=actor_metadata(by)), lambda r: r.deployment
+    )
