@@ -426,6 +426,15 @@ def test_training_cli_submit_runs_and_triggers(
     assert "metrics.accuracy" in table
     filtered = gyre_cli("runs", "ls", "--filter", f'experiment = "experiments/{experiment}"')
     assert run.removeprefix("runs/") in filtered
+    # DATA in the short form --dataset accepts (elec2-small/1), consistently.
+    short = stack.elec2_small.removeprefix("datasets/").replace("/versions/", "/")
+    assert re.search(rf"\s{re.escape(short)}\s", filtered), filtered
+    text = gyre_cli("runs", "show", run)
+    assert "registered_model: " in text
+    assert "params.max_iter: 5" in text
+    assert "target_column: class" in text
+    # --cpus: the help says what 0 / not given means (the scheduler's default_cpus, 1).
+    assert "default_cpus" in gyre_cli("train", "submit", "--help")
     gyre_cli(
         "triggers", "create", f"{experiment}-manual", "--kind", "manual",
         "--dataset", stack.elec2_small, "--trainer", HGB, "--experiment", experiment,
@@ -434,6 +443,29 @@ def test_training_cli_submit_runs_and_triggers(
     fired = gyre_cli("triggers", "fire", f"{experiment}-manual", "--reason", "cli test")
     fired_run = re.findall(r"(runs/\S+) (?:QUEUED|RUNNING)", fired)[0]
     assert "CANCELLED" in gyre_cli("runs", "cancel", fired_run)
+    # The last firing is visible in ls and show; a disabled trigger is refused; delete.
+    trigger_id = f"{experiment}-manual"
+    listed = gyre_cli("triggers", "ls")
+    assert re.search(rf"{trigger_id}\s.*fired \d{{4}}-", listed), listed
+    shown = gyre_cli("triggers", "show", trigger_id)
+    assert "last_firing: fired" in shown
+    assert f"last_run: {fired_run}" in shown
+    assert "target_column: (the dataset version's)" in shown
+    assert fired_run.removeprefix("runs/") in {
+        run.removeprefix("runs/") for run in re.findall(r"runs/\S+", shown)
+    }
+    (as_json,) = _json_values(gyre_cli("triggers", "show", trigger_id, "--json"))
+    assert as_json["labels"]["gyre.dev/last-firing-outcome"] == "fired"
+    assert "disabled" in gyre_cli("triggers", "disable", trigger_id)
+    refused = runner.invoke(app, ["triggers", "fire", trigger_id])
+    assert refused.exit_code == 1
+    assert "disabled" in refused.output
+    assert "enabled" in gyre_cli("triggers", "enable", trigger_id)
+    assert f"triggers/{trigger_id} deleted" in gyre_cli("triggers", "delete", trigger_id)
+    assert trigger_id not in gyre_cli("triggers", "ls")
+    gone = runner.invoke(app, ["triggers", "show", trigger_id])
+    assert gone.exit_code == 1
+    assert "NotFound" in gone.output
     bad = runner.invoke(
         app, ["train", "submit", "--dataset", stack.elec2_small, "--trainer", "sklearn.Nope"]
     )

@@ -20,7 +20,7 @@ from gyre.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, O
 from gyre.runtime.events import Outbox
 from gyre.runtime.settings import ServiceSettings
 from gyre.services.training.db import TRAINING_MIGRATIONS
-from gyre.services.training.models import TriggerFiringRecord
+from gyre.services.training.models import TriggerFiringRecord, TriggerRecord
 from gyre.services.training.ray_jobs import JobInfo
 from gyre.services.training.scheduler import Scheduler, TrainingOptions, sample_trials
 from gyre.services.training.triggers import Triggers
@@ -521,7 +521,6 @@ async def test_schedule_trigger_fires_once_per_tick(env: Env) -> None:
     from datetime import timedelta
 
     from gyre.runtime.db import utcnow
-    from gyre.services.training.models import TriggerRecord
 
     trigger = _trigger(cause_pb2.TRIGGER_KIND_MANUAL)
     trigger.kind = cause_pb2.TRIGGER_KIND_SCHEDULE
@@ -561,6 +560,27 @@ async def test_cooldown_skips_and_is_recorded(env: Env) -> None:
             await env.triggers.on_data_committed(_committed_event(event_id), session)
     _, _, total = await env.scheduler.search_runs(filter="trigger = triggers/cool")
     assert total == 1
+    # The skip is visible on the trigger (output-only labels: no contract field for it).
+    from gyre.services.training.triggers import LAST_FIRING_LABELS
+
+    outcome, reason, when, cause = LAST_FIRING_LABELS
+    shown = await env.triggers.get("triggers/cool")
+    assert shown.labels[outcome] == "skipped"
+    assert "cooldown" in shown.labels[reason]
+    assert shown.labels[cause] == "b1111111-1111-4111-8111-111111111111"
+    assert when in shown.labels
+    (listed,), _, _ = await env.triggers.list(
+        page_size=10, page_token="", filter="name = triggers/cool", order_by=""
+    )
+    assert listed.labels[outcome] == "skipped"
+    # Sent back in an update they are not stored.
+    shown.labels["team"] = "ml"
+    await env.triggers.update(shown, ["labels"])
+    async with env.db.transaction() as session:
+        record = await session.get(TriggerRecord, "cool")
+        assert record is not None
+        stored = trigger_pb2.Trigger.FromString(record.spec)
+    assert dict(stored.labels) == {"team": "ml"}
 
 
 async def test_logs_resume_after_an_offset_and_filter_by_attempt(env: Env) -> None:

@@ -15,7 +15,10 @@
     gyre runs compare RUN1 RUN2 RUN3
     gyre triggers create nightly --kind schedule --cron '0 3 * * *' \\
         --dataset elec2 --trainer sklearn.ensemble.HistGradientBoostingClassifier
-    gyre triggers ls
+    gyre triggers ls                     # with each trigger's last firing: fired / skipped
+    gyre triggers show nightly [--json]
+    gyre triggers disable nightly; gyre triggers enable nightly
+    gyre triggers delete nightly
     gyre triggers fire nightly --reason 'new features'
 """
 
@@ -38,7 +41,9 @@ runs_app = typer.Typer(
     name="runs", help="Runs: ls, show, logs, cancel, compare.", no_args_is_help=True
 )
 triggers_app = typer.Typer(
-    name="triggers", help="Continuous-training triggers: create, ls, fire.", no_args_is_help=True
+    name="triggers",
+    help="Continuous-training triggers: create, ls, show, enable, disable, delete, fire.",
+    no_args_is_help=True,
 )
 
 
@@ -71,6 +76,12 @@ def _version_name(text: str) -> str:
         dataset, version = text.split("/", 1)
         return f"datasets/{dataset}/versions/{version}"
     return f"datasets/{text}/versions/latest"
+
+
+def _short_version(name: str) -> str:
+    """``elec2/3`` from ``datasets/elec2/versions/3`` (the form ``--dataset`` accepts)."""
+    dataset, _, version = name.removeprefix("datasets/").partition("/versions/")
+    return f"{dataset}/{version}" if version else dataset
 
 
 def _to_json(message: Any) -> str:
@@ -139,7 +150,13 @@ def submit(
     task: Annotated[str, typer.Option(help="classification or regression.")] = "classification",
     experiment: Annotated[str, typer.Option(help="Experiment (created if missing).")] = "default",
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    cpus: Annotated[float, typer.Option(help="CPUs per attempt (per trial).")] = 0.0,
+    cpus: Annotated[
+        float | None,
+        typer.Option(
+            help="CPUs per attempt (per trial); default: the scheduler's default_cpus (1).",
+            show_default=False,
+        ),
+    ] = None,
     gpus: Annotated[float, typer.Option(help="GPUs per attempt.")] = 0.0,
     memory: Annotated[int, typer.Option(help="Memory per attempt, bytes.")] = 0,
     priority: Annotated[int, typer.Option(help="Queue priority (higher first).")] = 0,
@@ -161,7 +178,7 @@ def submit(
                 registered_model=model,
                 experiment=experiment,
                 seed=seed,
-                cpus=cpus,
+                cpus=cpus or 0.0,  # 0: the scheduler's default_cpus
                 gpus=gpus,
                 memory_bytes=memory,
                 priority=priority,
@@ -223,7 +240,7 @@ def runs_ls(
                 run.experiment.removeprefix("experiments/"),
                 run.spec.trainer.builtin.estimator.rsplit(".", 1)[-1]
                 or run.spec.trainer.custom.entrypoint,
-                run.spec.dataset_version.removeprefix("datasets/"),
+                _short_version(run.spec.dataset_version),
                 metrics,
             ]
         )
@@ -390,10 +407,72 @@ def triggers_ls(
             "yes" if t.enabled else "no",
             str(t.fire_count),
             t.last_run.removeprefix("runs/") or "-",
+            training.last_firing_text(t),
         ]
         for t in triggers
     ]
-    _table(["TRIGGER", "KIND", "ENABLED", "FIRED", "LAST RUN"], rows)
+    _table(["TRIGGER", "KIND", "ENABLED", "FIRED", "LAST RUN", "LAST FIRING"], rows)
+
+
+@triggers_app.command("show")
+def triggers_show(
+    trigger: Annotated[str, typer.Argument(help="triggers/{trigger} or the id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="The trigger as JSON.")] = False,
+) -> None:
+    """Show a trigger: condition, run template, limits, and its last firing."""
+    from gyre.sdk import training
+
+    def work() -> Any:
+        with _client() as gyre:
+            return training.get_trigger(gyre, trigger)
+
+    found = _run(work)
+    if as_json:
+        typer.echo(_to_json(found))
+        return
+    for key, value in training.trigger_summary(found).items():
+        typer.echo(f"{key}: {value}")
+
+
+def _set_enabled(trigger: str, enabled: bool) -> None:
+    from gyre.sdk import training
+
+    def work() -> Any:
+        with _client() as gyre:
+            return training.set_trigger_enabled(gyre, trigger, enabled)
+
+    updated = _run(work)
+    typer.echo(f"{updated.name} {'enabled' if updated.enabled else 'disabled'}")
+
+
+@triggers_app.command("enable")
+def triggers_enable(
+    trigger: Annotated[str, typer.Argument(help="triggers/{trigger} or the id.")],
+) -> None:
+    """Enable a trigger (a schedule's next tick is computed from now)."""
+    _set_enabled(trigger, True)
+
+
+@triggers_app.command("disable")
+def triggers_disable(
+    trigger: Annotated[str, typer.Argument(help="triggers/{trigger} or the id.")],
+) -> None:
+    """Disable a trigger: it fires no more, not even by hand (its causes are skipped)."""
+    _set_enabled(trigger, False)
+
+
+@triggers_app.command("delete")
+def triggers_delete(
+    trigger: Annotated[str, typer.Argument(help="triggers/{trigger} or the id.")],
+) -> None:
+    """Delete a trigger (its runs stay)."""
+    from gyre.sdk import training
+
+    def work() -> str:
+        with _client() as gyre:
+            return training.delete_trigger(gyre, trigger)
+
+    typer.echo(f"{_run(work)} deleted")
 
 
 @triggers_app.command("fire")

@@ -46,21 +46,27 @@ from gyre.training.v1 import training_service_pb2 as ts
 __all__ = [
     "CODE_VERSION_FILE",
     "DEFAULT_EXPERIMENT",
+    "LAST_FIRING_LABELS",
     "TERMINAL_STATES",
     "cancel",
     "compare",
     "create_trigger",
+    "delete_trigger",
     "ensure_experiment",
     "fire_trigger",
     "get_run",
+    "get_trigger",
+    "last_firing_text",
     "list_triggers",
     "logs",
     "metric_history",
     "parse_params",
     "run_summary",
     "search_runs",
+    "set_trigger_enabled",
     "submit",
     "sweep_spec",
+    "trigger_summary",
     "upload_code",
     "value",
     "wait",
@@ -423,7 +429,10 @@ def run_summary(run: run_pb2.Run) -> dict[str, Any]:
         "state": run_pb2.RunState.Name(run.state).removeprefix("RUN_STATE_"),
         "experiment": run.experiment,
         "dataset_version": run.spec.dataset_version,
+        "target_column": run.spec.target_column,
         "trainer": run.spec.trainer.builtin.estimator or run.spec.trainer.custom.entrypoint,
+        "registered_model": run.spec.registered_model or "-",
+        "model_version": result.model_version or "-",
         "seed": run.spec.seed,
         "attempts": run.attempt_count,
     }
@@ -539,6 +548,85 @@ def set_trigger_enabled(client: Any, name: str, enabled: bool) -> trigger_pb2.Tr
         )
     ).trigger
     return updated
+
+
+def get_trigger(client: Any, name: str) -> trigger_pb2.Trigger:
+    """A trigger by name (``x`` or ``triggers/x``), with its last firing as labels
+    (see :data:`LAST_FIRING_LABELS`)."""
+    trigger: trigger_pb2.Trigger = client.training.GetTrigger(
+        ts.GetTriggerRequest(name=_trigger_name(name))
+    ).trigger
+    return trigger
+
+
+def delete_trigger(client: Any, name: str) -> str:
+    """Delete a trigger (its runs stay); returns its name."""
+    full = _trigger_name(name)
+    client.training.DeleteTrigger(ts.DeleteTriggerRequest(name=full))
+    return full
+
+
+#: Output-only labels the scheduler puts on returned triggers: the last firing's outcome
+#: (``fired`` / ``skipped``), skip reason, time (ISO 8601 UTC) and cause event id.
+LAST_FIRING_LABELS: Final = (
+    "gyre.dev/last-firing-outcome",
+    "gyre.dev/last-firing-reason",
+    "gyre.dev/last-firing-time",
+    "gyre.dev/last-firing-cause",
+)
+
+
+def last_firing_text(trigger: trigger_pb2.Trigger) -> str:
+    """``fired 2026-11-29T10:00:00+00:00`` / ``skipped …: reason`` / ``-`` (never)."""
+    outcome, reason, time, _ = (trigger.labels.get(k, "") for k in LAST_FIRING_LABELS)
+    if not outcome:
+        return "-"
+    text = f"{outcome} {time}".strip()
+    return f"{text}: {reason}" if reason else text
+
+
+def trigger_summary(trigger: trigger_pb2.Trigger) -> dict[str, Any]:
+    """A flat, readable view of a trigger (what ``gyre triggers show`` prints)."""
+    template = trigger.run_template
+    out: dict[str, Any] = {
+        "trigger": trigger.name,
+        "kind": cause_pb2.TriggerKind.Name(trigger.kind).removeprefix("TRIGGER_KIND_"),
+        "enabled": trigger.enabled,
+    }
+    condition = trigger.WhichOneof("condition")
+    if condition == "new_data":
+        out["watch"] = trigger.new_data.dataset
+        if trigger.new_data.min_new_rows:
+            out["min_new_rows"] = trigger.new_data.min_new_rows
+    elif condition == "schedule":
+        out["cron"] = trigger.schedule.cron
+        out["time_zone"] = trigger.schedule.time_zone or "UTC"
+    elif condition == "monitor":
+        which = trigger.monitor.WhichOneof("target")
+        out["watch"] = getattr(trigger.monitor, which) if which else ""
+        if trigger.monitor.metrics:
+            out["metrics"] = ", ".join(trigger.monitor.metrics)
+    out["experiment"] = trigger.experiment
+    out["dataset_version"] = template.dataset_version or "(the committed version)"
+    out["target_column"] = template.target_column or "(the dataset version's)"
+    out["trainer"] = template.trainer.builtin.estimator or template.trainer.custom.entrypoint
+    for key, item in sorted(template.params.items()):
+        out[f"params.{key}"] = python_value(item)
+    if template.registered_model:
+        out["registered_model"] = template.registered_model
+    out["cooldown_s"] = trigger.cooldown.ToTimedelta().total_seconds()
+    out["max_concurrent_runs"] = max(1, trigger.max_concurrent_runs)
+    out["fire_count"] = trigger.fire_count
+    out["last_run"] = trigger.last_run or "-"
+    if trigger.HasField("last_fire_time"):
+        out["last_fire_time"] = trigger.last_fire_time.ToDatetime().isoformat() + "Z"
+    out["last_firing"] = last_firing_text(trigger)
+    if trigger.labels.get(LAST_FIRING_LABELS[3]):
+        out["last_firing_cause"] = trigger.labels[LAST_FIRING_LABELS[3]]
+    for key, value in sorted(trigger.labels.items()):
+        if key not in LAST_FIRING_LABELS:
+            out[f"labels.{key}"] = value
+    return out
 
 
 def list_triggers(client: Any, *, filter: str = "") -> list[trigger_pb2.Trigger]:

@@ -49,11 +49,18 @@ from gyre.services.training.scheduler import (
 )
 from gyre.training.v1 import run_pb2, trigger_pb2
 
-__all__ = ["Triggers", "next_tick"]
+__all__ = ["LAST_FIRING_LABELS", "Triggers", "next_tick"]
 
 _log = logging.getLogger(__name__)
 
 _ID: Final = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+#: Output-only labels on a returned Trigger describing its last firing (the contract has
+#: no field for it): outcome ``fired`` or ``skipped``, the skip reason, when (ISO 8601
+#: UTC), and the cause's event id. Never stored; ignored when a client sends them back.
+LAST_FIRING_PREFIX: Final = "gyre.dev/last-firing-"
+LAST_FIRING_LABELS: Final = tuple(
+    LAST_FIRING_PREFIX + key for key in ("outcome", "reason", "time", "cause")
+)
 NEW_DATA: Final = cause_pb2.TRIGGER_KIND_NEW_DATA
 SCHEDULE: Final = cause_pb2.TRIGGER_KIND_SCHEDULE
 DRIFT: Final = cause_pb2.TRIGGER_KIND_DRIFT
@@ -81,6 +88,44 @@ _UPDATABLE: Final = frozenset(
         "monitor",
     }
 )
+
+
+def _strip_output_labels(trigger: trigger_pb2.Trigger) -> None:
+    for key in [k for k in trigger.labels if k.startswith(LAST_FIRING_PREFIX)]:
+        del trigger.labels[key]
+
+
+async def _with_last_firing(
+    session: AsyncSession, records: Sequence[TriggerRecord]
+) -> list[trigger_pb2.Trigger]:
+    """The triggers as protos, each with its last firing (fired or skipped) as labels."""
+    ids = [r.id for r in records]
+    last: dict[str, TriggerFiringRecord] = {}
+    if ids:
+        newest = (
+            select(func.max(TriggerFiringRecord.id))
+            .where(TriggerFiringRecord.trigger.in_(ids))
+            .group_by(TriggerFiringRecord.trigger)
+        )
+        for row in (
+            await session.scalars(
+                select(TriggerFiringRecord).where(TriggerFiringRecord.id.in_(newest))
+            )
+        ).all():
+            last[row.trigger] = row
+    out = []
+    for record in records:
+        trigger = convert.trigger_to_proto(record)
+        firing = last.get(record.id)
+        if firing is not None:
+            outcome, reason, stamp, cause = LAST_FIRING_LABELS
+            trigger.labels[outcome] = "skipped" if firing.skipped_reason else "fired"
+            if firing.skipped_reason:
+                trigger.labels[reason] = firing.skipped_reason
+            trigger.labels[stamp] = firing.time.astimezone(UTC).isoformat(timespec="seconds")
+            trigger.labels[cause] = firing.cause_event_id
+        out.append(trigger)
+    return out
 
 
 def next_tick(cron: str, time_zone: str, after: datetime) -> datetime:
@@ -192,6 +237,7 @@ class Triggers:
         experiment_id = _experiment_id(trigger.experiment)
         spec = trigger_pb2.Trigger()
         spec.CopyFrom(trigger)
+        _strip_output_labels(spec)
         for field in (
             "name",
             "last_fire_time",
@@ -234,7 +280,9 @@ class Triggers:
 
     async def get(self, name: str) -> trigger_pb2.Trigger:
         async with self.db.transaction() as session:
-            return convert.trigger_to_proto(await self._get(session, _trigger_id(name)))
+            record = await self._get(session, _trigger_id(name))
+            (trigger,) = await _with_last_firing(session, [record])
+            return trigger
 
     async def list(
         self, *, page_size: int, page_token: str, filter: str, order_by: str
@@ -244,10 +292,10 @@ class Triggers:
         clauses = filters.parse_order_by(order_by, default="name")
         async with self.db.transaction() as session:
             records = list((await session.scalars(select(TriggerRecord))).all())
-        rows = [(convert.trigger_filter_row(r), r) for r in records]
-        matched = [(row, r) for row, r in rows if predicate(row)]
-        matched.sort(key=lambda item: filters.sort_key(clauses)(item[0]))
-        page = [convert.trigger_to_proto(r) for _, r in matched[offset : offset + size]]
+            rows = [(convert.trigger_filter_row(r), r) for r in records]
+            matched = [(row, r) for row, r in rows if predicate(row)]
+            matched.sort(key=lambda item: filters.sort_key(clauses)(item[0]))
+            page = await _with_last_firing(session, [r for _, r in matched[offset : offset + size]])
         return page, str(offset + size) if offset + size < len(matched) else "", len(matched)
 
     async def update(
@@ -278,6 +326,7 @@ class Triggers:
                         current.ClearField(path)
                 else:
                     setattr(current, path, getattr(trigger, path))
+            _strip_output_labels(current)
             self._validate(current)
             if {"run_template", "new_data"} & set(paths):
                 await self.check_target(current)
