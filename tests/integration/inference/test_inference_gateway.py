@@ -703,7 +703,13 @@ async def test_cli_deploys_predicts_and_records_feedback(stack: Stack, tmp_path:
         await gyre("predict", f"{model}-live", "--csv", str(csv_file), "--drop", "class")
     )
     assert len(by_csv["predictions"]) == 5
-    assert "recorded" in await gyre("feedback", f"{model}-live", answer["request_id"], "UP")
+    recorded = await gyre("feedback", f"{model}-live", answer["request_id"], "UP")
+    assert "recorded" in recorded
+    assert "the monitor matches it" in recorded
+    negative = await asyncio.to_thread(
+        runner.invoke, app, ["feedback", f"{model}-live", "r", "UP", "--row", "-1"], env=env
+    )
+    assert negative.exit_code == 2
     await gyre("rollout", f"{model}-live", "2", "--weight", "30", "--allow-unvalidated")
     assert f"{model}/versions/2 canary 30%" in await gyre("deployments", "show", f"{model}-live")
     await gyre("promote", f"{model}-live", "--reason", "looks good")

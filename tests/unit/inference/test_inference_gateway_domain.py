@@ -388,6 +388,11 @@ async def test_feedback_is_checked_and_published(world: World) -> None:
         await world.gateway.record_feedback("deployments/d", [numeric])
     with pytest.raises(InvalidArgument):
         await world.gateway.record_feedback("deployments/d", [])
+    negative = prediction_pb2.Feedback(
+        request_id="r1", row_index=-1, ground_truth=value_pb2.Value(string_value="UP")
+    )
+    with pytest.raises(InvalidArgument, match=r"row_index: must be >= 0"):
+        await world.gateway.record_feedback("deployments/d", [good, negative])
     with pytest.raises(NotFound):
         await world.gateway.record_feedback("deployments/none", [good])
     assert len(await world.events("inference.feedback.recorded")) == 1

@@ -482,12 +482,17 @@ def feedback_command(
     deployment: Annotated[str, typer.Argument(help="Deployment id or name.")],
     request_id: Annotated[str, typer.Argument(help="Request id of the prediction.")],
     label: Annotated[str, typer.Argument(help="The true label or value.")],
-    row: Annotated[int, typer.Option(help="Row index within the request.")] = 0,
+    row: Annotated[int, typer.Option(min=0, help="Row index within the request.")] = 0,
     as_string: Annotated[
         bool, typer.Option("--string", help="Send LABEL as text even if it looks numeric.")
     ] = False,
 ) -> None:
-    """Record the ground truth of a served prediction."""
+    """Record the ground truth of a served prediction.
+
+    The gateway checks the label's type but cannot check the request id (it keeps no
+    database on the predict path): the monitor matches the feedback with the logged
+    prediction later, so an unknown id is accepted and simply never matched.
+    """
     from gyre.sdk.inference import record_feedback
 
     truth: Any = label
@@ -501,7 +506,10 @@ def feedback_command(
                 truth = label
     with _client() as client:
         _run(lambda: record_feedback(client, deployment, request_id, truth, row_index=row))
-    typer.echo(f"recorded feedback for {request_id}")
+    typer.echo(
+        f"recorded feedback for request {request_id} row {row}: the monitor matches it with "
+        "the logged prediction later (the gateway does not check that the request id exists)"
+    )
 
 
 def register(app: typer.Typer) -> None:

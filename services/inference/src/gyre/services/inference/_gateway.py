@@ -1810,6 +1810,9 @@ class Gateway:
             if not item.request_id:
                 violations.append(FieldViolation(f"feedback[{index}].request_id", "required"))
                 continue
+            if item.row_index < 0:
+                violations.append(FieldViolation(f"feedback[{index}].row_index", "must be >= 0"))
+                continue
             kind = item.ground_truth.WhichOneof("kind")
             if kind in (None, "null_value"):
                 violations.append(FieldViolation(f"feedback[{index}].ground_truth", "required"))
