@@ -1,0 +1,206 @@
+"""The demo's data: a real table, ordered in time, cut into what was known at first and
+what the world sends later.
+
+The default is scikit-learn's bundled Wisconsin breast-cancer data (569 real patients,
+30 numeric features; Street, Wolberg & Mangasarian 1993, UCI), which ships inside the
+``scikit-learn`` wheel, so the demo needs no download. It has no time column, so it is
+replayed as a population shift: rows ordered by ``worst_area``, as if screening moved
+toward larger tumours. Any CSV works too (``--csv FILE --target COL``); with
+``--time-column COL`` its rows are replayed in that column's order and the column is
+not a feature (a model must not learn the calendar).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd  # type: ignore[import-untyped]
+
+__all__ = [
+    "DEFAULT_FIRST_SHARE",
+    "DemoData",
+    "DemoDataError",
+    "load_csv",
+    "load_default",
+]
+
+#: Share of the rows (in time order) known at the start: dataset version 1.
+DEFAULT_FIRST_SHARE: Final = 0.5
+# Enough rows for the data registry's train/validation/test splits and a test set the
+# validation gate accepts (20 rows by default), and for one monitoring window of traffic.
+MIN_ROWS: Final = 200
+_SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_]+")
+
+
+class DemoDataError(ValueError):
+    """The data cannot drive the demo (the message says why and what to change)."""
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """A table in replay order and how the demo uses it.
+
+    Attributes:
+        name: Short name of the data, used in resource names (``breast-cancer``).
+        description: Where the data comes from, for the dataset's metadata.
+        frame: Every row, in replay (time) order.
+        target: Label column.
+        features: Columns the model reads (every column but the target and time column).
+        time_column: Column the rows were ordered by and left out of the features, if any.
+        order_note: How the rows were ordered, for the narration.
+        first_rows: Rows ``[0, first_rows)`` are dataset version 1; the rest is the
+            later data: prediction traffic, then part of dataset version 2.
+    """
+
+    name: str
+    description: str
+    frame: pd.DataFrame
+    target: str
+    features: list[str]
+    time_column: str | None
+    order_note: str
+    first_rows: int
+    source: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def first(self) -> pd.DataFrame:
+        """Dataset version 1: what was known before the model went live."""
+        return self.frame.iloc[: self.first_rows]
+
+    @property
+    def later(self) -> pd.DataFrame:
+        """The data that arrives after: served as traffic, labelled, then committed."""
+        return self.frame.iloc[self.first_rows :]
+
+    def write_versions(self, directory: Path) -> tuple[Path, Path]:
+        """Write version 1 (the first rows) and version 2 (every row) as CSV files.
+
+        Version 2 starts with version 1's bytes, so the data registry's content-defined
+        chunks are shared and only the appended rows are uploaded.
+        """
+        directory.mkdir(parents=True, exist_ok=True)
+        v1 = directory / f"{self.name}-v1.csv"
+        v2 = directory / f"{self.name}-v2.csv"
+        self.first.to_csv(v1, index=False)
+        self.frame.to_csv(v2, index=False)
+        return v1, v2
+
+    def feature_records(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+        """``rows`` as prediction inputs: one dict of feature -> Python scalar per row."""
+        records: list[dict[str, Any]] = rows[self.features].to_dict("records")
+        return records
+
+    def labels(self, rows: pd.DataFrame) -> list[Any]:
+        """The ground truth of ``rows`` as Python scalars (what feedback sends)."""
+        return [_native(v) for v in rows[self.target].tolist()]
+
+
+def _native(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check(frame: pd.DataFrame, target: str, first_share: float, source: str) -> int:
+    if target not in frame.columns:
+        raise DemoDataError(
+            f"{source} has no column {target!r} (columns: {', '.join(map(str, frame.columns))})"
+        )
+    if len(frame) < MIN_ROWS:
+        raise DemoDataError(f"{source} has {len(frame)} rows; the demo needs at least {MIN_ROWS}")
+    if frame[target].isna().any():
+        raise DemoDataError(f"{source}: the target column {target!r} has empty values")
+    if frame[target].nunique() < 2:
+        raise DemoDataError(f"{source}: the target column {target!r} has a single value")
+    if not 0.1 <= first_share <= 0.9:
+        raise DemoDataError(f"the first share must be within [0.1, 0.9], got {first_share}")
+    return int(len(frame) * first_share)
+
+
+def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
+    """scikit-learn's bundled breast-cancer data, ordered by ``worst_area``.
+
+    Column names are made identifiers (``mean radius`` → ``mean_radius``) and the
+    target is the diagnosis as text (``malignant`` / ``benign``).
+
+    Raises:
+        DemoDataError: scikit-learn is not installed.
+    """
+    try:
+        from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
+    except ImportError as exc:  # pragma: no cover - scikit-learn comes with the stack
+        raise DemoDataError(
+            "the default demo data ships with scikit-learn; install it or pass --csv FILE"
+        ) from exc
+    bunch = load_breast_cancer(as_frame=True)
+    frame = bunch.data.rename(columns=lambda c: _SAFE_NAME.sub("_", str(c)).strip("_"))
+    names = list(bunch.target_names)
+    frame["diagnosis"] = [names[int(i)] for i in bunch.target]
+    frame = frame.sort_values("worst_area", kind="stable").reset_index(drop=True)
+    first = _check(frame, "diagnosis", first_share, "the breast-cancer data")
+    return DemoData(
+        name="breast-cancer",
+        description=(
+            "Wisconsin diagnostic breast cancer (569 patients, 30 features; Street, Wolberg "
+            "& Mangasarian 1993), bundled with scikit-learn"
+        ),
+        frame=frame,
+        target="diagnosis",
+        features=[c for c in frame.columns if c != "diagnosis"],
+        time_column=None,
+        order_note=(
+            "no time column: replayed as a population shift, ordered by worst_area "
+            "(screening moves toward larger tumours)"
+        ),
+        first_rows=first,
+        source="sklearn.datasets.load_breast_cancer",
+    )
+
+
+def load_csv(
+    path: Path,
+    *,
+    target: str,
+    time_column: str | None = None,
+    first_share: float = DEFAULT_FIRST_SHARE,
+) -> DemoData:
+    """A CSV file, replayed in ``time_column`` order when given, else in file order.
+
+    Raises:
+        DemoDataError: the file cannot be read, or lacks the target / time column, or
+            has too few rows or a constant target.
+    """
+    source = str(path)
+    try:
+        frame = pd.read_csv(path)
+    except FileNotFoundError as exc:
+        raise DemoDataError(f"{source}: no such file") from exc
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise DemoDataError(f"{source} could not be read as CSV: {exc}") from exc
+    if time_column is not None:
+        if time_column not in frame.columns:
+            raise DemoDataError(
+                f"{source} has no column {time_column!r} for --time-column "
+                f"(columns: {', '.join(map(str, frame.columns))})"
+            )
+        if time_column == target:
+            raise DemoDataError("--time-column and --target must be different columns")
+        frame = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
+        note = f"replayed in time order ({time_column}, not a feature)"
+    else:
+        note = "no time column: replayed in file order"
+    first = _check(frame, target, first_share, source)
+    stem = _SAFE_NAME.sub("-", path.stem.lower()).strip("-")[:30] or "data"
+    return DemoData(
+        name=stem,
+        description=f"{path.name}, pushed by gyre demo",
+        frame=frame,
+        target=target,
+        features=[c for c in frame.columns if c not in (target, time_column)],
+        time_column=time_column,
+        order_note=note,
+        first_rows=first,
+        source=source,
+    )
