@@ -69,6 +69,10 @@ async def connect_nats(
         _log.log(logging.DEBUG if reconnecting else logging.WARNING, "nats error: %s", exc)
 
     async def on_disconnected() -> None:
+        # nats-py calls this on a deliberate close() too: nothing to warn about then.
+        if holder and (holder[0].is_closed or holder[0].is_draining):
+            _log.debug("nats connection closed")
+            return
         _log.warning("nats disconnected; reconnecting")
 
     async def on_reconnected() -> None:
