@@ -34,6 +34,8 @@ __all__ = [
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
+# Candidates a claimer tries before giving up until its next poll.
+_CLAIM_ATTEMPTS: Final = 3
 
 PENDING: Final = int(v_pb2.VALIDATION_STATE_PENDING)
 RUNNING: Final = int(v_pb2.VALIDATION_STATE_RUNNING)
@@ -74,7 +76,8 @@ async def claim_next(
     """Claim the oldest validation that is PENDING or RUNNING under an expired lease.
 
     The claim is a conditional UPDATE, so two workers (processes or replicas) never
-    claim the same row; the loser gets None and tries again later.
+    claim the same row; on PostgreSQL the candidate is read ``FOR UPDATE SKIP LOCKED``,
+    so concurrent workers claim different rows.
     """
     now = utcnow()
     # PENDING rows may carry a not-before time (lease_until) after a transient failure.
@@ -85,28 +88,34 @@ async def claim_next(
         ),
         and_(ValidationRecord.state == RUNNING, ValidationRecord.lease_until < now),
     )
-    candidate = await session.scalar(
-        select(ValidationRecord.id)
-        .where(claimable)
-        .order_by(ValidationRecord.create_time, ValidationRecord.id)
-        .limit(1)
-    )
-    if candidate is None:
-        return None
-    result = await session.execute(
-        update(ValidationRecord)
-        .where(ValidationRecord.id == candidate, claimable)
-        .values(
-            state=RUNNING,
-            lease_owner=owner,
-            lease_until=now + lease,
-            attempts=ValidationRecord.attempts + 1,
+    # PostgreSQL: lock the candidate row and skip rows other workers have locked, so
+    # concurrent claimers take different validations instead of all racing for the
+    # oldest one (SQLite ignores FOR UPDATE; its writers are serialized anyway). A lost
+    # race (the row changed after the read) moves on to the next candidate.
+    for _ in range(_CLAIM_ATTEMPTS):
+        candidate = await session.scalar(
+            select(ValidationRecord.id)
+            .where(claimable)
+            .order_by(ValidationRecord.create_time, ValidationRecord.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
         )
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return None
-    return await get_validation(session, candidate)
+        if candidate is None:
+            return None
+        result = await session.execute(
+            update(ValidationRecord)
+            .where(ValidationRecord.id == candidate, claimable)
+            .values(
+                state=RUNNING,
+                lease_owner=owner,
+                lease_until=now + lease,
+                attempts=ValidationRecord.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 1:
+            return await get_validation(session, candidate)
+    return None
 
 
 async def renew_lease(
