@@ -286,3 +286,41 @@ def test_data_registry_quoted_newlines_are_values_not_rows(
     assert notes[7].as_py() == "note 7\nsecond line, with a comma"
     test = sdk_data.read_table(client, version.name, split="test", columns=["note"])
     assert all("\n" in n for n in test.column("note").to_pylist())
+
+
+def test_data_registry_stored_chunk_cannot_be_overwritten(
+    client: GyreClient, tmp_path: Path
+) -> None:
+    """An upload URL is never issued for a chunk a commit has verified; new chunks go
+    to a staging key, so a PUT of other bytes can never break a READY version."""
+    body = b"x,class\n" + b"".join(b"%d,%s\n" % (i, b"UP" if i % 2 else b"DOWN") for i in range(40))
+    body += f"{uuid.uuid4()},UP\n".encode()
+    path = tmp_path / "victim.csv"
+    path.write_bytes(body)
+    victim = sdk_data.push(client, path, dataset=unique_dataset("victim"), target="class")
+    sha = hashlib.sha256(body).hexdigest()
+    attacker = unique_dataset("attacker")
+    client.data.CreateDataset(
+        ds.CreateDatasetRequest(dataset_id=attacker, dataset=dataset_pb2.Dataset())
+    )
+    fresh = f"a,b\n1,{uuid.uuid4()}\n".encode()
+    urls = client.data.CreateUploadUrls(
+        ds.CreateUploadUrlsRequest(
+            dataset=f"datasets/{attacker}",
+            chunks=[
+                manifest_pb2.ChunkDescriptor(sha256=sha, size_bytes=len(body)),
+                manifest_pb2.ChunkDescriptor(
+                    sha256=hashlib.sha256(fresh).hexdigest(), size_bytes=len(fresh)
+                ),
+            ],
+        )
+    ).urls
+    assert [u.sha256 for u in urls] == [sha, hashlib.sha256(fresh).hexdigest()]
+    if urls[0].url:  # the attack (before the fix): other bytes under the stored digest
+        _http.put(urls[0].url, body.replace(b"UP", b"XX"))
+    assert urls[0].url == "" and urls[0].method == ""  # stored: nothing to upload
+    assert urls[1].url and urls[1].method == "PUT"
+    assert "/staging/" in urls[1].url.split("?")[0]  # never the content-addressed key
+    frame = sdk_data.read_pandas(client, victim.name)
+    assert len(frame) == 41
+    assert set(frame["class"]) == {"UP", "DOWN"}

@@ -389,7 +389,8 @@ class _Uploader:
                 self._bar.total += sum(d.size_bytes for d in batch)
                 self._bar.refresh()
             for url in urls:
-                self._futures.append(self._pool.submit(self._send, url))
+                if url.url:  # no URL: the registry already holds this chunk
+                    self._futures.append(self._pool.submit(self._send, url))
 
     def _send(self, url: ds.ChunkUrl) -> int:
         path, chunk = self._where[url.sha256]
@@ -443,7 +444,8 @@ def _upload(
                 urls = client.data.CreateUploadUrls(
                     ds.CreateUploadUrlsRequest(dataset=dataset, chunks=list(batch))
                 ).urls
-                for sent in pool.map(send, urls):
+                # No URL: the registry already holds this chunk.
+                for sent in pool.map(send, [u for u in urls if u.url]):
                     stats.uploaded_bytes += sent
                     stats.uploaded_chunks += 1
     finally:

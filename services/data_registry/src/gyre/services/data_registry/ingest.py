@@ -21,7 +21,7 @@ import io
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,8 @@ __all__ = [
     "analyze",
     "check_chunks_present",
     "chunk_key",
+    "promote_staged",
+    "staging_key",
 ]
 
 # Quantile bins of numeric profiles (deciles).
@@ -81,8 +83,64 @@ _CONVERSION_ERROR = re.compile(r"In CSV column #(\d+): CSV conversion error to (
 
 
 def chunk_key(sha256: str) -> str:
-    """Object key of a chunk: ``chunks/sha256/<hex>`` (one object per digest, shared)."""
+    """Object key of a chunk: ``chunks/sha256/<hex>`` (one object per digest, shared).
+
+    Only the registry writes here, and only bytes it has verified against the digest:
+    clients upload to :func:`staging_key` (presigned PUTs are not bound to the content).
+    """
     return f"chunks/sha256/{sha256}"
+
+
+def staging_key(sha256: str) -> str:
+    """Where a client uploads a new chunk: ``staging/chunks/sha256/<hex>``.
+
+    A commit verifies the staged bytes against the digest and copies them to
+    :func:`chunk_key`; bad staged bytes are dropped and never reach a version.
+    """
+    return f"staging/chunks/sha256/{sha256}"
+
+
+# Largest chunk a client may stage (the SDK's chunker stops at 4 MiB).
+MAX_STAGED_CHUNK_BYTES: Final = 64 * 1024 * 1024
+
+
+def promote_staged(
+    store: SyncObjectStore,
+    files: Sequence[manifest_pb2.ManifestFile],
+    *,
+    known: set[str] | frozenset[str] = frozenset(),
+) -> dict[str, int]:
+    """Move the staged uploads of the not-yet-``known`` chunks of ``files`` to their
+    content-addressed keys, each only if its bytes hash to its digest and have the
+    claimed length (one that does not stays staged until a new upload replaces it).
+    Chunks ``known`` from an earlier commit are never rewritten.
+
+    Returns:
+        The rejected staged uploads: digest -> ChunkProblemKind (digest or size
+        mismatch), for :func:`check_chunks_present` to report if the chunk is missing.
+    """
+    chunks = {sha: length for sha, (length, _) in _chunk_paths(files).items() if sha not in known}
+
+    def promote(item: tuple[str, int]) -> tuple[str, int] | None:
+        sha, length = item
+        staged = staging_key(sha)
+        try:
+            info = store.stat(staged)
+        except NotFound:
+            return None
+        if info.size != length or info.size > MAX_STAGED_CHUNK_BYTES:
+            return sha, manifest_pb2.CHUNK_PROBLEM_KIND_SIZE_MISMATCH
+        data = store.get_bytes(staged)
+        if len(data) != length:
+            return sha, manifest_pb2.CHUNK_PROBLEM_KIND_SIZE_MISMATCH
+        if hashlib.sha256(data).hexdigest() != sha:
+            return sha, manifest_pb2.CHUNK_PROBLEM_KIND_DIGEST_MISMATCH
+        store.put_bytes(chunk_key(sha), data)
+        store.delete(staged)
+        return None
+
+    with ThreadPoolExecutor(STAT_THREADS) as pool:
+        return dict(p for p in pool.map(promote, chunks.items()) if p is not None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +192,12 @@ def check_chunks_present(
     files: Sequence[manifest_pb2.ManifestFile],
     *,
     known: set[str] | frozenset[str] = frozenset(),
+    rejected: Mapping[str, int] | None = None,
 ) -> None:
     """Check every chunk is stored with the claimed length (HEAD requests in parallel).
 
     ``known`` chunks were verified by an earlier commit and are only checked to exist.
+    A missing chunk whose staged upload was ``rejected`` is reported with that problem.
 
     Raises:
         ChunkProblemsError: naming every missing chunk or chunk of the wrong size.
@@ -149,7 +209,8 @@ def check_chunks_present(
         try:
             info = store.stat(chunk_key(sha))
         except NotFound:
-            return ChunkProblem(sha, length, manifest_pb2.CHUNK_PROBLEM_KIND_MISSING, tuple(paths))
+            kind = (rejected or {}).get(sha, manifest_pb2.CHUNK_PROBLEM_KIND_MISSING)
+            return ChunkProblem(sha, length, kind, tuple(paths))
         if info.size != length:
             return ChunkProblem(
                 sha, length, manifest_pb2.CHUNK_PROBLEM_KIND_SIZE_MISMATCH, tuple(paths)

@@ -402,7 +402,14 @@ class DataRegistry:
         """Large versions: check chunk presence, commit in PROFILING, profile in the
         background (the event is emitted once READY or FAILED)."""
         known = await self._known_chunks(files)
-        await asyncio.to_thread(ingest.check_chunks_present, self.sync_store, files, known=known)
+        rejected = await asyncio.to_thread(
+            ingest.promote_staged, self.sync_store, files, known=known
+        )
+        await asyncio.to_thread(
+            functools.partial(
+                ingest.check_chunks_present, self.sync_store, files, known=known, rejected=rejected
+            )
+        )
         version = self._build_version(
             request,
             files,
@@ -758,13 +765,24 @@ class DataRegistry:
     async def create_upload_urls(
         self, dataset: str, chunks: Sequence[manifest_pb2.ChunkDescriptor]
     ) -> list[ds.ChunkUrl]:
+        """One ChunkUrl per chunk, in request order. A chunk already stored gets no URL
+        (empty ``url`` and ``method``: nothing to upload; a stored chunk is never
+        overwritten). New chunks are PUT to a staging key; the commit verifies the
+        staged bytes against the digest before they become the chunk."""
         self._check_descriptors(chunks, MAX_URL_CHUNKS)
         await self._require_dataset(dataset)
+        # Chunks a commit has verified are final. A chunk only present in the store
+        # (promoted by a commit that then failed) still gets a staging URL: staging
+        # cannot hurt anyone, and a commit rewrites the key only with verified bytes.
+        known = await self._known_digests({c.sha256 for c in chunks})
         expire = _ts(utcnow() + URL_EXPIRY)
         urls = []
         for chunk in chunks:
+            if chunk.sha256 in known:
+                urls.append(ds.ChunkUrl(sha256=chunk.sha256))
+                continue
             url = self.sync_store.presigned_put_url(
-                ingest.chunk_key(chunk.sha256), expires=URL_EXPIRY
+                ingest.staging_key(chunk.sha256), expires=URL_EXPIRY
             )
             urls.append(
                 ds.ChunkUrl(
@@ -855,8 +873,17 @@ class DataRegistry:
             uploaded: list[str] = []
             try:
                 known = await self._known_chunks(files)
+                rejected = await asyncio.to_thread(
+                    ingest.promote_staged, self.sync_store, files, known=known
+                )
                 await asyncio.to_thread(
-                    ingest.check_chunks_present, self.sync_store, files, known=known
+                    functools.partial(
+                        ingest.check_chunks_present,
+                        self.sync_store,
+                        files,
+                        known=known,
+                        rejected=rejected,
+                    )
                 )
                 analysis = await asyncio.to_thread(
                     ingest.analyze, self.sync_store, files, spec, workdir
@@ -926,7 +953,11 @@ class DataRegistry:
         return parents
 
     async def _known_chunks(self, files: Sequence[manifest_pb2.ManifestFile]) -> set[str]:
-        wanted = sorted({c.sha256 for f in files for c in f.chunks})
+        return await self._known_digests({c.sha256 for f in files for c in f.chunks})
+
+    async def _known_digests(self, digests: set[str]) -> set[str]:
+        """The ``digests`` of chunks a commit has verified (rows of the chunk table)."""
+        wanted = sorted(digests)
         known: set[str] = set()
         async with self.db.transaction() as session:
             for start in range(0, len(wanted), 500):
