@@ -24,7 +24,7 @@ from gyre.stack._commands import (
     weed_server_command,
 )
 from gyre.stack._layout import StackLayout
-from gyre.stack._probes import GrpcHealthProbe, HttpProbe, Probe, S3Probe
+from gyre.stack._probes import GrpcHealthProbe, HttpProbe, Probe, RayProbe, S3Probe
 from gyre.stack._services import ServiceSpec
 from gyre.stack._settings import WEED_GRPC_PORT_OFFSET, StackSettings
 from gyre.stack._supervisor import ProgramConfig
@@ -72,9 +72,10 @@ class StackCredentials:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """A serialisable probe: ``http`` (url, optional bearer token file), ``s3`` or ``grpc``."""
+    """A serialisable probe: ``http`` (url, optional bearer token file), ``ray`` (the
+    dashboard's URL: its head raylet must be alive), ``s3`` or ``grpc``."""
 
-    kind: Literal["http", "s3", "grpc"]
+    kind: Literal["http", "ray", "s3", "grpc"]
     target: str
     bearer_token_file: str = ""
     access_key: str = ""
@@ -83,11 +84,13 @@ class ProbeSpec:
 
     def build(self) -> Probe:
         """The callable probe."""
-        if self.kind == "http":
+        if self.kind in ("http", "ray"):
             headers: dict[str, str] = {}
             if self.bearer_token_file:
                 token = Path(self.bearer_token_file).read_text().strip()
                 headers["Authorization"] = f"Bearer {token}"
+            if self.kind == "ray":
+                return RayProbe(self.target, headers=headers)
             return HttpProbe(self.target, headers=headers)
         if self.kind == "s3":
             return S3Probe(self.target, self.access_key, self.secret_key)
@@ -106,7 +109,7 @@ class ProbeSpec:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ProbeSpec:
         kind = str(data["kind"])
-        if kind not in ("http", "s3", "grpc"):
+        if kind not in ("http", "ray", "s3", "grpc"):
             raise ValueError(f"unknown probe kind {kind!r} in stack.json")
         return cls(
             kind=kind,  # type: ignore[arg-type]  # checked just above
@@ -302,9 +305,10 @@ def _ray(layout: StackLayout, settings: StackSettings, creds: StackCredentials) 
             killasgroup=True,
             priority=_INFRA_PRIORITY,
         ),
-        probe=ProbeSpec(
-            "http", f"{dashboard}/api/version", bearer_token_file=str(creds.ray_token_file)
-        ),
+        # Not just the dashboard: `ray start` gives up (and supervisord restarts it) when
+        # its raylet has not registered within 30 s, which a loaded 2-core machine can
+        # take; the services start only once the head node is ALIVE.
+        probe=ProbeSpec("ray", dashboard, bearer_token_file=str(creds.ray_token_file)),
     )
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "HttpProbe",
     "Probe",
     "ProbeFailed",
+    "RayProbe",
     "S3Probe",
 ]
 
@@ -43,6 +44,39 @@ class HttpProbe:
             body = response.text.strip().replace("\n", " ")[:200]
             raise ProbeFailed(f"GET {self.url}: HTTP {response.status_code} {body}")
         return "ready"
+
+
+@dataclass(frozen=True)
+class RayProbe:
+    """Ready when the Ray dashboard at ``url`` reports a head node whose raylet is
+    ``ALIVE`` (``GET /nodes?view=summary``): the dashboard answers before the raylet has
+    registered with the GCS, and ``ray start`` exits when that takes over 30 s."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def __call__(self, timeout_s: float) -> str:
+        target = f"{self.url.rstrip('/')}/nodes?view=summary"
+        try:
+            response = httpx.get(target, timeout=timeout_s, headers=dict(self.headers))
+        except httpx.HTTPError as exc:
+            raise ProbeFailed(f"GET {target}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != httpx.codes.OK:
+            body = response.text.strip().replace("\n", " ")[:200]
+            raise ProbeFailed(f"GET {target}: HTTP {response.status_code} {body}")
+        try:
+            nodes = response.json()["data"]["summary"]
+            alive = [
+                n
+                for n in nodes
+                if n.get("raylet", {}).get("state") == "ALIVE" and n["raylet"].get("isHeadNode")
+            ]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ProbeFailed(f"GET {target}: unexpected answer: {exc}") from exc
+        if not alive:
+            raise ProbeFailed("the Ray head's raylet has not registered yet")
+        cpus = alive[0]["raylet"].get("resourcesTotal", {}).get("CPU")
+        return f"ready ({cpus:g} CPUs)" if isinstance(cpus, int | float) else "ready"
 
 
 @dataclass(frozen=True)
