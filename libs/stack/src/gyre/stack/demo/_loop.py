@@ -404,7 +404,7 @@ class _Loop:
                 f"(gyre runs logs {run_name.removeprefix('runs/')})"
             )
 
-        self.wait(
+        succeeded = self.wait(
             "training.run.succeeded",
             lambda e: e.payload.get("run") == run_name,
             why=f"{run_name} to train on Ray",
@@ -412,13 +412,13 @@ class _Loop:
         )
         run = sdk_training.get_run(self.client, run_name)
         metrics = ", ".join(
-            f"{m.name} {_short(m.value)}"
-            for m in run.result.final_metrics
-            if m.name.startswith("val")
+            f"{m.get('name')} {_short(float(m.get('value', 0.0)))}"
+            for m in succeeded.payload.get("metrics", [])[:3]
         )
+        wall = float(succeeded.payload.get("resource_usage", {}).get("wall_seconds", 0.0))
         self.echo(
-            f"  {run_name} on {run.spec.dataset_version}: validation split {metrics or '-'} "
-            f"({run.result.resource_usage.wall_seconds:.1f}s on Ray)"
+            f"  {run_name} on {succeeded.payload.get('dataset_version', '?')}: validation split "
+            f"{metrics or '-'} ({wall:.1f}s on Ray)"
         )
         registered = self.wait(
             "models.version.registered",
