@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,14 +27,14 @@ from typing import Any
 
 import psutil
 import pytest
+from support.local_stack import GYRE, stack_env
 
-from gyre.stack import STACK_ID_ENV, StackLayout, StackSettings, discover_services
+from gyre.stack import STACK_ID_ENV, StackLayout, discover_services
 from gyre.stack._commands import nats_server_command, venv_executable
 from gyre.stack._supervisor import SupervisorClient
 
 pytestmark = pytest.mark.integration
 
-GYRE = str(Path(sys.executable).parent / "gyre")
 TESTS_DIR = Path(__file__).resolve().parents[2]
 ECHO_SERVICE = "echo"
 _ECHO_DIST_MODULE = """
@@ -54,36 +53,6 @@ INFRASTRUCTURE = {"nats", "s3", "triton", "ray"}
 _USER_SCRIPT = "import sys, time; open(sys.argv[1]).close(); time.sleep(120)"
 UP_TIMEOUT_S = 150.0
 STATUS_TIMEOUT_S = 20.0
-# Port settings of StackSettings (everything but the Ray worker range and service ports).
-PORT_SETTINGS = [
-    name
-    for name in StackSettings.model_fields
-    if name.endswith("_port") and name not in {"ray_min_worker_port", "ray_max_worker_port"}
-]
-WORKER_RANGE = (StackSettings().ray_min_worker_port, StackSettings().ray_max_worker_port)
-
-
-class _Ports:
-    """Free ports outside Ray's worker ranges, each with its +10000 twin free too."""
-
-    def __init__(self) -> None:
-        self.used: set[int] = set()
-
-    def take(self) -> int:
-        while True:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = int(sock.getsockname()[1])
-            twin = port + 10_000
-            if (
-                twin <= 65_535
-                and not 10_002 <= port <= 19_999
-                and not WORKER_RANGE[0] <= port <= WORKER_RANGE[1]
-                and not WORKER_RANGE[0] <= twin <= WORKER_RANGE[1]
-                and not {port, twin} & self.used
-            ):
-                self.used |= {port, twin}
-                return port
 
 
 def _install_echo_service(site: Path) -> None:
@@ -101,17 +70,7 @@ def _install_echo_service(site: Path) -> None:
 
 def _stack_env(home: Path, site: Path) -> tuple[dict[str, str], set[int]]:
     """Environment for the CLI with every port free, and all ports the stack may open."""
-    ports = _Ports()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GYRE_", "RAY_"))}
-    env["GYRE_HOME"] = str(home)
-    env["PYTHONPATH"] = os.pathsep.join([str(site), str(TESTS_DIR)])
-    for name in PORT_SETTINGS:
-        env[f"GYRE_STACK__{name.upper()}"] = str(ports.take())
-    services = {spec.name: ports.take() for spec in discover_services()}
-    services[ECHO_SERVICE] = ports.take()
-    env["GYRE_STACK__SERVICE_PORTS"] = json.dumps(services)
-    env["GYRE_STACK__RAY_NUM_CPUS"] = "1"
-    return env, ports.used
+    return stack_env(home, extra_services=(ECHO_SERVICE,), pythonpath=(str(site), str(TESTS_DIR)))
 
 
 def _gyre(
