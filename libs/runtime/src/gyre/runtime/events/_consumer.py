@@ -402,17 +402,30 @@ async def tail_events(
         event_class: the envelope class; ``gyre.events.v1.Event`` by default.
 
     Undecodable messages are logged and skipped.
+
+    Raises:
+        nats.js.errors.NotFoundError: the stream does not exist.
     """
     cls = event_class or load_event_class()
     js = nc.jetstream(timeout=nats.publish_timeout_s)
+    # New events are those after the last stored one, not DeliverPolicy.NEW: nats-py
+    # recreates an ordered consumer that lost its server (NATS restarted) from the
+    # stream sequence after the last message it delivered, i.e. from 1 when none came
+    # yet, which would replay every stored event as new. Those are dropped here.
+    after = 0
+    if not deliver_all:
+        after = int((await js.stream_info(nats.stream)).state.last_seq)
     sub = await js.subscribe(
         subject or f"{nats.subject_prefix}.>",
         stream=nats.stream,
         ordered_consumer=True,
-        deliver_policy=DeliverPolicy.ALL if deliver_all else DeliverPolicy.NEW,
+        deliver_policy=DeliverPolicy.ALL if deliver_all else DeliverPolicy.BY_START_SEQUENCE,
+        config=None if deliver_all else ConsumerConfig(opt_start_seq=after + 1),
     )
     try:
         async for msg in sub.messages:
+            if after and msg.metadata.sequence.stream <= after:
+                continue
             try:
                 yield decode_event(cls, msg.data)
             except MalformedEvent as exc:
