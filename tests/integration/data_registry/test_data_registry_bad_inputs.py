@@ -318,8 +318,10 @@ def test_data_registry_stored_chunk_cannot_be_overwritten(
     assert [u.sha256 for u in urls] == [sha, hashlib.sha256(fresh).hexdigest()]
     if urls[0].url:  # the attack (before the fix): other bytes under the stored digest
         _http.put(urls[0].url, body.replace(b"UP", b"XX"))
-    assert urls[0].url == "" and urls[0].method == ""  # stored: nothing to upload
-    assert urls[1].url and urls[1].method == "PUT"
+    assert urls[0].url == ""
+    assert urls[0].method == ""
+    assert urls[1].url
+    assert urls[1].method == "PUT"
     assert "/staging/" in urls[1].url.split("?")[0]  # never the content-addressed key
     frame = sdk_data.read_pandas(client, victim.name)
     assert len(frame) == 41
