@@ -176,6 +176,7 @@ def _drift_reports(loop: _Loop) -> list[dict[str, Any]]:
             {
                 "name": report.name,
                 "model_version": report.model_version,
+                "reference_dataset_version": report.reference_dataset_version,
                 "rows": report.row_count,
                 "drifted": report.drifted,
                 "drifted_share": round(report.drifted_share, 4),
