@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 STAMP  := $(VENV)/.installed
 
-.PHONY: install protos protos-check lint typecheck test test-unit test-integration up down status clean
+.PHONY: install protos protos-check lint typecheck test test-unit test-integration test-e2e demo up down status clean
 
 install: $(STAMP)
 
@@ -39,6 +39,17 @@ test-unit: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest tests/e2e
+
+# The README's first command: the whole continuous-training loop on real data, on the
+# local stack (started if it is not running; it keeps running afterwards: `make down`).
+# DEMO_ARGS passes options to `gyre demo`, e.g. DEMO_ARGS="--csv f.csv --target y --json".
+DEMO_ARGS ?=
+demo: $(STAMP)
+	$(BIN)/gyre up
+	$(BIN)/gyre demo $(DEMO_ARGS)
 
 up: $(STAMP)
 	$(BIN)/gyre up
