@@ -391,15 +391,19 @@ async def tail_events(
     subject: str | None = None,
     deliver_all: bool = False,
     event_class: type[Message] | None = None,
+    on_subscribed: Callable[[], None] | None = None,
 ) -> AsyncIterator[Message]:
     """Yield events as they are published, through an ephemeral ordered consumer.
 
-    For tooling (``gyre events tail``): nothing is acknowledged or recorded.
+    For tooling (``gyre events tail``, ``gyre demo``): nothing is acknowledged or
+    recorded.
 
     Args:
         subject: filter, default every event (``"<subject_prefix>.>"``).
         deliver_all: start from the first stored event instead of new ones only.
         event_class: the envelope class; ``gyre.events.v1.Event`` by default.
+        on_subscribed: called once the consumer exists (every event published after
+            that is yielded), before the first event arrives.
 
     Undecodable messages are logged and skipped.
 
@@ -422,6 +426,8 @@ async def tail_events(
         deliver_policy=DeliverPolicy.ALL if deliver_all else DeliverPolicy.BY_START_SEQUENCE,
         config=None if deliver_all else ConsumerConfig(opt_start_seq=after + 1),
     )
+    if on_subscribed is not None:
+        on_subscribed()
     try:
         async for msg in sub.messages:
             if after and msg.metadata.sequence.stream <= after:

@@ -2,9 +2,10 @@
 
 The demo never calls a service to make the next stage happen: it waits for the event
 that the previous stage's service publishes. :class:`EventRecorder` subscribes to every
-Gyre event (an ephemeral ordered JetStream consumer, as ``gyre events tail`` does) in a
-thread of its own before the loop starts, keeps the ones that concern the loop's
-resources, and lets the loop block until a matching event arrives.
+Gyre event (an ephemeral ordered JetStream consumer,
+:func:`gyre.runtime.events.tail_events`, as ``gyre events tail`` does) in a thread of its
+own before the loop starts, keeps the ones that concern the loop's resources, and lets
+the loop block until a matching event arrives.
 """
 
 from __future__ import annotations
@@ -20,12 +21,7 @@ from typing import Any, Final
 
 from google.protobuf import json_format
 
-from gyre.runtime.events import (
-    MalformedEvent,
-    connect_nats,
-    decode_event,
-    load_event_class,
-)
+from gyre.runtime.events import connect_nats, tail_events
 from gyre.runtime.settings import NatsSettings
 
 __all__ = ["EventRecorder", "RecordedEvent", "StageFailed", "StageTimeout"]
@@ -133,30 +129,12 @@ class EventRecorder:
                 self._cond.notify_all()
 
     async def _consume(self) -> None:
-        from nats.js.api import DeliverPolicy
-
-        cls = load_event_class()
         nc = await connect_nats(
             self._nats, name="gyre-demo", initial_timeout_s=self._connect_timeout_s
         )
         try:
-            js = nc.jetstream(timeout=self._nats.publish_timeout_s)
-            sub = await js.subscribe(
-                f"{self._nats.subject_prefix}.>",
-                stream=self._nats.stream,
-                ordered_consumer=True,
-                deliver_policy=DeliverPolicy.NEW,
-            )
-            self._ready.set()
-            try:
-                async for msg in sub.messages:
-                    try:
-                        self._add(decode_event(cls, msg.data))
-                    except MalformedEvent:
-                        continue
-            finally:
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+            async for event in tail_events(nc, self._nats, on_subscribed=self._ready.set):
+                self._add(event)
         finally:
             with contextlib.suppress(Exception):
                 await nc.close()

@@ -1,0 +1,86 @@
+"""The demo's data: the bundled default, any CSV in time order, and the errors that
+tell a user what to change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from gyre.stack.demo import DemoDataError, load_csv, load_default
+
+
+def test_default_is_the_bundled_breast_cancer_data_ordered_by_worst_area() -> None:
+    data = load_default()
+    assert len(data.frame) == 569
+    assert data.target == "diagnosis"
+    assert set(data.frame["diagnosis"]) == {"malignant", "benign"}
+    assert len(data.features) == 30
+    assert all(" " not in c for c in data.features)
+    assert data.frame["worst_area"].is_monotonic_increasing
+    assert data.first_rows == 284
+    assert len(data.first) + len(data.later) == 569
+
+
+def test_versions_share_a_prefix_so_version_2_appends(tmp_path: Path) -> None:
+    data = load_default()
+    v1, v2 = data.write_versions(tmp_path)
+    first, every = v1.read_bytes(), v2.read_bytes()
+    assert every.startswith(first)
+    assert len(pd.read_csv(v2)) == 569
+
+
+def _csv(tmp_path: Path, rows: int = 300, **extra: list[object]) -> Path:
+    frame = pd.DataFrame(
+        {
+            "when": list(range(rows, 0, -1)),
+            "x": [float(i) for i in range(rows)],
+            "label": ["a" if i % 3 else "b" for i in range(rows)],
+            **extra,
+        }
+    )
+    path = tmp_path / "my data.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_time_column_orders_the_replay_and_is_not_a_feature(tmp_path: Path) -> None:
+    data = load_csv(_csv(tmp_path), target="label", time_column="when", first_share=0.4)
+    assert data.frame["when"].is_monotonic_increasing
+    assert data.features == ["x"]
+    assert data.first_rows == 120
+    assert data.name == "my-data"
+    records = data.feature_records(data.later.head(2))
+    assert records == [{"x": 179.0}, {"x": 178.0}]
+    assert data.labels(data.later.head(3)) == ["a", "a", "b"]  # x = 179, 178, 177
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"target": "nope"}, "has no column 'nope'"),
+        ({"target": "label", "time_column": "nope"}, "no column 'nope' for --time-column"),
+        ({"target": "label", "time_column": "label"}, "must be different columns"),
+        ({"target": "label", "first_share": 0.95}, r"within \[0.1, 0.9\]"),
+    ],
+)
+def test_bad_arguments_say_what_to_change(
+    tmp_path: Path, kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises(DemoDataError, match=message):
+        load_csv(_csv(tmp_path), **kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_files_say_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(DemoDataError, match="no such file"):
+        load_csv(tmp_path / "missing.csv", target="label")
+    with pytest.raises(DemoDataError, match="the demo needs at least 200"):
+        load_csv(_csv(tmp_path, rows=50), target="label")
+    constant = _csv(tmp_path, label_const=["z"] * 300)
+    with pytest.raises(DemoDataError, match="has a single value"):
+        load_csv(constant, target="label_const")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DemoDataError, match="could not be read as CSV"):
+        load_csv(empty, target="label")
