@@ -28,6 +28,7 @@ import getpass
 import math
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -37,7 +38,7 @@ from gyre.common.v1 import value_pb2
 from gyre.inference.v1 import deployment_pb2, inference_service_pb2, prediction_pb2
 from gyre.models.v1 import models_service_pb2
 from gyre.sdk.client import AsyncGyreClient, GyreClient
-from gyre.sdk.errors import NotFound
+from gyre.sdk.errors import DeadlineExceeded, NotFound
 
 __all__ = [
     "actor",
@@ -54,11 +55,13 @@ __all__ = [
     "to_row",
     "to_value",
     "update_policy",
+    "wait_until_serving",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
 Client = GyreClient | AsyncGyreClient
+_CHAMPION = deployment_pb2.ROUTE_ROLE_CHAMPION
 
 
 ACTOR_METADATA_KEY = "gyre-actor"
@@ -135,7 +138,8 @@ def _then(result: Any, after: Callable[[Any], R]) -> R | Awaitable[R]:
 
 
 # Defaults of a policy built client-side (proto3 cannot tell an unset bool from false):
-# a canary is judged after 100 requests and promoted or rolled back on its own.
+# a newer version that passes validation starts a canary by itself, which is judged
+# after 100 requests and promoted or rolled back on its own.
 DEFAULT_POLICY: dict[str, Any] = {
     "canary_weight": 10,
     "min_requests": 100,
@@ -145,7 +149,7 @@ DEFAULT_POLICY: dict[str, Any] = {
     "max_live_metric_drop": 0.05,
     "auto_promote": True,
     "auto_rollback": True,
-    "auto_rollout_on_validation": False,
+    "auto_rollout_on_validation": True,
 }
 _DURATIONS = ("judge_interval", "max_duration")
 
@@ -162,8 +166,9 @@ def _set_policy_field(policy: deployment_pb2.RolloutPolicy, field: str, value: A
 
 
 def rollout_policy(**fields: Any) -> deployment_pb2.RolloutPolicy:
-    """A ``RolloutPolicy``: :data:`DEFAULT_POLICY` (auto-promote and auto-rollback on,
-    judged after 100 requests, at most 1 % errors) overridden by ``fields``
+    """A ``RolloutPolicy``: :data:`DEFAULT_POLICY` (auto-rollout on validation,
+    auto-promote and auto-rollback on, judged after 100 requests, at most 1 % errors)
+    overridden by ``fields``
     (``canary_weight``, ``min_requests``, ``max_error_rate``, ``max_p99_latency_ms``,
     ``live_metric``, ``max_live_metric_drop``, ``auto_promote``, ``auto_rollback``,
     ``auto_rollout_on_validation``, ``judge_interval`` / ``max_duration`` in seconds).
@@ -427,3 +432,40 @@ def rollback(client: Client, deployment: str, *, reason: str = "", by: str | Non
     return _then(
         client.inference.Rollback(request, metadata=actor_metadata(by)), lambda r: r.deployment
     )
+
+
+def wait_until_serving(
+    client: GyreClient,
+    deployment: str,
+    *,
+    version: str = "",
+    timeout_s: float = 600.0,
+    poll_s: float = 0.5,
+) -> deployment_pb2.Deployment:
+    """Poll until ``deployment`` serves (state SERVING with a champion route), and, when
+    ``version`` is given (a full version name), until that version is its champion.
+
+    A deployment created before its model had a validated version waits
+    (AWAITING_VERSION) until the registry has registered a run's model and the gate has
+    passed it; this is how a script waits for that.
+
+    Raises:
+        NotFound: no such deployment.
+        DeadlineExceeded: not serving (that version) within ``timeout_s`` seconds; the
+            message has the deployment's state message.
+    """
+    request = inference_service_pb2.GetDeploymentRequest(name=deployment_name(deployment))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current: deployment_pb2.Deployment = client.inference.GetDeployment(request).deployment
+        champions = [r.model_version for r in current.routes if r.role == _CHAMPION]
+        serving = current.state == deployment_pb2.DEPLOYMENT_STATE_SERVING and champions
+        if serving and (not version or version in champions):
+            return current
+        if time.monotonic() >= deadline:
+            state = deployment_pb2.DeploymentState.Name(current.state)
+            raise DeadlineExceeded(
+                f"{current.name} is not serving{' ' + version if version else ''} after "
+                f"{timeout_s:g} s ({state}: {current.state_message or 'no message'})"
+            )
+        time.sleep(poll_s)
