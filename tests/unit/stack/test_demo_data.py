@@ -11,14 +11,17 @@ import pytest
 from gyre.stack.demo import DemoDataError, load_csv, load_default
 
 
-def test_default_is_the_bundled_breast_cancer_data_ordered_by_worst_area() -> None:
+def test_default_is_the_bundled_breast_cancer_data_ordered_by_mean_texture() -> None:
     data = load_default()
     assert len(data.frame) == 569
     assert data.target == "diagnosis"
     assert set(data.frame["diagnosis"]) == {"malignant", "benign"}
     assert len(data.features) == 30
     assert all(" " not in c for c in data.features)
-    assert data.frame["worst_area"].is_monotonic_increasing
+    assert data.frame["mean_texture"].is_monotonic_increasing
+    # Both classes in version 1 (a model can learn), many more malignant cases later.
+    assert 0.1 < (data.first["diagnosis"] == "malignant").mean() < 0.25
+    assert (data.later["diagnosis"] == "malignant").mean() > 0.5
     assert data.first_rows == 284
     assert len(data.first) + len(data.later) == 569
 

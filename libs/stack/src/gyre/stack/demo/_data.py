@@ -4,10 +4,12 @@ what the world sends later.
 The default is scikit-learn's bundled Wisconsin breast-cancer data (569 real patients,
 30 numeric features; Street, Wolberg & Mangasarian 1993, UCI), which ships inside the
 ``scikit-learn`` wheel, so the demo needs no download. It has no time column, so it is
-replayed as a population shift: rows ordered by ``worst_area``, as if screening moved
-toward larger tumours. Any CSV works too (``--csv FILE --target COL``); with
-``--time-column COL`` its rows are replayed in that column's order and the column is
-not a feature (a model must not learn the calendar).
+replayed as a population shift: rows ordered by ``mean_texture`` (the spread of grey
+levels in the cell images), as if screening moved toward patients with coarser tissue,
+among whom malignant tumours are more common (16 % in the first half, 58 % after).
+Any CSV works too (``--csv FILE --target COL``); with ``--time-column COL`` its rows
+are replayed in that column's order and the column is not a feature (a model must not
+learn the calendar).
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def _check(frame: pd.DataFrame, target: str, first_share: float, source: str) ->
 
 
 def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
-    """scikit-learn's bundled breast-cancer data, ordered by ``worst_area``.
+    """scikit-learn's bundled breast-cancer data, ordered by ``mean_texture``.
 
     Column names are made identifiers (``mean radius`` → ``mean_radius``) and the
     target is the diagnosis as text (``malignant`` / ``benign``).
@@ -138,7 +140,7 @@ def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
     frame = bunch.data.rename(columns=lambda c: _SAFE_NAME.sub("_", str(c)).strip("_"))
     names = list(bunch.target_names)
     frame["diagnosis"] = [names[int(i)] for i in bunch.target]
-    frame = frame.sort_values("worst_area", kind="stable").reset_index(drop=True)
+    frame = frame.sort_values("mean_texture", kind="stable").reset_index(drop=True)
     first = _check(frame, "diagnosis", first_share, "the breast-cancer data")
     return DemoData(
         name="breast-cancer",
@@ -151,8 +153,8 @@ def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
         features=[c for c in frame.columns if c != "diagnosis"],
         time_column=None,
         order_note=(
-            "no time column: replayed as a population shift, ordered by worst_area "
-            "(screening moves toward larger tumours)"
+            "no time column: replayed as a population shift, ordered by mean_texture "
+            "(screening moves toward patients with coarser tissue)"
         ),
         first_rows=first,
         source="sklearn.datasets.load_breast_cancer",

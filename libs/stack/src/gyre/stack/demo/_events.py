@@ -152,6 +152,10 @@ class EventRecorder:
         with self._cond:
             if not any(name in text for name in self._names):
                 return
+            # A run started for one of ours is ours: its later events name only the run.
+            run = getattr(payload, "run", "") if payload is not None else ""
+            if isinstance(run, str) and run.startswith("runs/"):
+                self._names.add(run)
             self._counts[event.type] += 1
             if event.type in _VOLUME_TYPES and self._counts[event.type] > _KEEP_PER_VOLUME_TYPE:
                 self._cond.notify_all()

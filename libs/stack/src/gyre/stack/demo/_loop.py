@@ -132,6 +132,8 @@ class _Loop:
         self.outcome = ""
         self.traffic_requests = 0
         self.traffic_rows = 0
+        self.canary_requests = 0
+        self.canary_rows = 0
         self.correct = 0
         self.judged = 0
         self.start = time.monotonic()
@@ -245,13 +247,15 @@ class _Loop:
         )
         self.versions.append(version2.name)
         self.echo(f"  pushed {version2.name}: {version2.row_count} rows (parent {version1.name})")
-        self.wait(
+        committed = self.wait(
             "data.version.committed",
             lambda e: e.payload.get("dataset_version") == version2.name,
             why="the data registry's commit",
             timeout_s=SHORT_WAIT_S,
         )
-        self.echo(f"  {self.new_data_trigger}: {self._trigger_last_firing(self.new_data_trigger)}")
+        self.echo(
+            f"  {self.new_data_trigger}: {self._firing_for(self.new_data_trigger, committed)}"
+        )
 
         self.stage(3, f"the later {len(data.later)} rows as prediction traffic, with feedback")
         self.send_traffic()
@@ -297,6 +301,7 @@ class _Loop:
                 self.outcome = f"promoted: {mv2} is the champion"
                 self.echo(f"  ✓ {reason or 'promoted'}")
                 self.wait_champion_alias(mv2)
+        self.stage(5, "summary: every resource read back from the services")
 
     def setup(self) -> None:
         o = self.o
@@ -487,6 +492,8 @@ class _Loop:
     def send_canary_batch(self) -> None:
         later = self.o.data.later
         rows = [next(self._canary_rows) for _ in range(max(1, self.o.batch_rows // 5))]
+        self.canary_requests += 1
+        self.canary_rows += len(rows)
         self._predict_with_feedback(later.iloc[rows])
 
     def _predict_with_feedback(self, rows: Any) -> None:
@@ -510,6 +517,18 @@ class _Loop:
         )
 
     # -- hints and checks --------------------------------------------------------------
+    def _firing_for(self, trigger: str, cause: RecordedEvent, *, within_s: float = 15.0) -> str:
+        """What ``trigger`` made of ``cause`` (fired, or skipped and why), once the
+        training service has handled it."""
+        deadline = time.monotonic() + within_s
+        while True:
+            found = sdk_training.get_trigger(self.client, trigger)
+            if found.labels.get(sdk_training.LAST_FIRING_LABELS[3]) == cause.id:
+                return sdk_training.last_firing_text(found)
+            if time.monotonic() > deadline:
+                return f"has not handled {cause.type} yet ({sdk_training.last_firing_text(found)})"
+            time.sleep(0.3)
+
     def _trigger_last_firing(self, trigger: str) -> str:
         return sdk_training.last_firing_text(sdk_training.get_trigger(self.client, trigger))
 

@@ -242,6 +242,9 @@ def build_summary(loop: _Loop) -> dict[str, Any]:
     summary["traffic"] = {
         "requests": loop.traffic_requests,
         "rows": loop.traffic_rows,
+        # Of those, sent while the canary was judged (the later rows again, cycled).
+        "canary_phase_requests": loop.canary_requests,
+        "canary_phase_rows": loop.canary_rows,
         "live_accuracy": round(loop.correct / loop.judged, 4) if loop.judged else None,
     }
     champion = ""
@@ -352,7 +355,8 @@ def render_summary(summary: dict[str, Any]) -> str:
             lines.append(f"    {entry['action']:<18} {entry['reason']}{auto}")
     traffic = summary.get("traffic", {})
     lines.append(
-        f"  traffic: {traffic.get('requests')} requests, {traffic.get('rows')} rows with feedback"
+        f"  traffic: {traffic.get('requests')} requests, {traffic.get('rows')} rows with feedback "
+        f"({traffic.get('canary_phase_requests')} requests while the canary was judged)"
         + (
             f"; accuracy of what was served {traffic['live_accuracy']:.3f}"
             if traffic.get("live_accuracy") is not None
