@@ -87,3 +87,31 @@ def test_bad_files_say_what_is_wrong(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(DemoDataError, match="could not be read as CSV"):
         load_csv(empty, target="label")
+
+
+def test_column_names_become_identifiers_and_ids_are_lowercase(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "my date": list(range(300)),
+            "1 day": [i % 7 for i in range(300)],
+            "nsw price": [i / 300 for i in range(300)],
+            "the class": ["UP" if i % 2 else "DOWN" for i in range(300)],
+        }
+    )
+    path = tmp_path / "Nan_Feat 2!.csv"
+    frame.to_csv(path, index=False)
+    data = load_csv(path, target="the class", time_column="my date")
+    assert data.target == "the_class"
+    assert data.time_column == "my_date"
+    assert data.features == ["c1_day", "nsw_price"]
+    assert "columns renamed" in data.order_note
+    assert data.name == "nan-feat-2"
+    assert not data.numeric_target
+
+
+def test_a_table_with_no_features_is_refused(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"t": range(300), "y": ["a", "b"] * 150})
+    path = tmp_path / "only.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(DemoDataError, match="no feature columns"):
+        load_csv(path, target="y", time_column="t")

@@ -94,6 +94,8 @@ def demo(
 
     if task not in ("classification", "regression"):
         raise typer.BadParameter("--task is classification or regression")
+    if stage_timeout <= 0:
+        raise typer.BadParameter("--stage-timeout must be more than 0 seconds")
     if csv is None and (target or time_column):
         raise typer.BadParameter("--target and --time-column go with --csv")
     if csv is not None and not target:
@@ -124,6 +126,12 @@ def demo(
     except DemoDataError as exc:
         typer.echo(f"gyre demo: {exc}", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from exc
+    if task == "regression" and not data.numeric_target:
+        typer.echo(
+            f"gyre demo: --task regression needs a numeric target; {data.target!r} is not",
+            err=True,
+        )
+        raise typer.Exit(EXIT_NOT_RUNNING)
     options = DemoOptions(
         home=stack_home,
         data=data,

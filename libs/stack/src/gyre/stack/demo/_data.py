@@ -35,6 +35,8 @@ DEFAULT_FIRST_SHARE: Final = 0.5
 # validation gate accepts (20 rows by default), and for one monitoring window of traffic.
 MIN_ROWS: Final = 200
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_]+")
+# Resource ids (datasets, models, triggers, experiments): lowercase letters, digits, "-".
+_ID_CHARS: Final = re.compile(r"[^a-z0-9]+")
 
 
 class DemoDataError(ValueError):
@@ -69,6 +71,11 @@ class DemoData:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def numeric_target(self) -> bool:
+        """Whether the target holds numbers (what a regression needs)."""
+        return bool(pd.api.types.is_numeric_dtype(self.frame[self.target]))
+
+    @property
     def first(self) -> pd.DataFrame:
         """Dataset version 1: what was known before the model went live."""
         return self.frame.iloc[: self.first_rows]
@@ -99,6 +106,13 @@ class DemoData:
     def labels(self, rows: pd.DataFrame) -> list[Any]:
         """The ground truth of ``rows`` as Python scalars (what feedback sends)."""
         return [_native(v) for v in rows[self.target].tolist()]
+
+
+def _identifier(name: str) -> str:
+    """``name`` as an identifier: runs of other characters become ``_``, and a leading
+    digit gets a ``c`` prefix (``"1 day"`` → ``"c1_day"``)."""
+    out = _SAFE_NAME.sub("_", name.strip()).strip("_") or "column"
+    return f"c{out}" if out[0].isdigit() else out
 
 
 def _native(value: Any) -> Any:
@@ -181,6 +195,16 @@ def load_csv(
         raise DemoDataError(f"{source}: no such file") from exc
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise DemoDataError(f"{source} could not be read as CSV: {exc}") from exc
+    # Model inputs are named after columns, and ONNX / Triton tensor names must be
+    # identifiers: "nsw price" becomes "nsw_price" (the demo writes its own CSVs).
+    renamed = {c: _identifier(str(c)) for c in frame.columns}
+    renamed = {old: new for old, new in renamed.items() if old != new}
+    if len(set(map(_identifier, map(str, frame.columns)))) != len(frame.columns):
+        raise DemoDataError(f"{source}: column names collide once made identifiers")
+    if renamed:
+        frame = frame.rename(columns=renamed)
+        target = renamed.get(target, target)
+        time_column = renamed.get(time_column, time_column) if time_column else None
     if time_column is not None:
         if time_column not in frame.columns:
             raise DemoDataError(
@@ -194,13 +218,19 @@ def load_csv(
     else:
         note = "no time column: replayed in file order"
     first = _check(frame, target, first_share, source)
-    stem = _SAFE_NAME.sub("-", path.stem.lower()).strip("-")[:30] or "data"
+    features = [c for c in frame.columns if c not in (target, time_column)]
+    if not features:
+        raise DemoDataError(f"{source} has no feature columns besides the target and time")
+    if renamed:
+        shown = ", ".join(f"{a!r} → {b!r}" for a, b in list(renamed.items())[:4])
+        note += f"; columns renamed to identifiers ({shown}{', …' if len(renamed) > 4 else ''})"
+    stem = _ID_CHARS.sub("-", path.stem.lower()).strip("-")[:30] or "data"
     return DemoData(
         name=stem,
         description=f"{path.name}, pushed by gyre demo",
         frame=frame,
         target=target,
-        features=[c for c in frame.columns if c not in (target, time_column)],
+        features=features,
         time_column=time_column,
         order_note=note,
         first_rows=first,
