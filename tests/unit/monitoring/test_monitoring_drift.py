@@ -69,6 +69,17 @@ def test_numeric_binning_follows_the_histogram_contract() -> None:
     assert counter.nulls == 3  # None, ABSENT and a non-number
 
 
+def test_float32_logged_values_tied_on_an_edge_stay_in_their_bin() -> None:
+    # Elec2's `transfer` is 0.414912 in 39 % of rows, a reference quantile edge. The
+    # gateway logs features as the float32 the model saw (0.41491198...): still tied.
+    edge = 0.414912
+    counter = FeatureCounter(numeric_feature("transfer", [0.0, edge, 1.0], [10, 10]))
+    logged = float(np.float32(edge))
+    assert logged < edge
+    counter.add([logged] * 5 + [edge] * 5 + [float(np.float32(0.2))])
+    assert counter.counts.tolist() == [1, 10]
+
+
 def test_numeric_histogram_builds_a_contract_reference() -> None:
     values = np.arange(1000, dtype=float)
     histogram = numeric_histogram(values, bins=10)

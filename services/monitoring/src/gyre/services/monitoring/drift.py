@@ -223,6 +223,8 @@ class ReferenceFeature:
     histogram: profile_pb2.Histogram
     null_rate: float = 0.0
     edges: npt.NDArray[Any] = field(init=False, repr=False, compare=False)
+    # The edges rounded to float32, what live values are binned against (see add_numbers).
+    edges32: npt.NDArray[Any] = field(init=False, repr=False, compare=False)
     counts: npt.NDArray[Any] = field(init=False, repr=False, compare=False)
     index: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
@@ -242,6 +244,7 @@ class ReferenceFeature:
         else:
             raise ValueError(f"unknown feature kind {self.kind}")
         object.__setattr__(self, "edges", edges)
+        object.__setattr__(self, "edges32", edges.astype(np.float32))
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "index", {c: i for i, c in enumerate(self.histogram.categories)})
 
@@ -359,14 +362,21 @@ class FeatureCounter:
             self.add_labels([categorical_key(c) for c in cells])
 
     def add_numbers(self, values: npt.NDArray[Any]) -> None:
-        """Count float64 values (NaN = null) of a numeric feature."""
+        """Count float64 values (NaN = null) of a numeric feature.
+
+        Values and reference edges are compared as float32: models take float32
+        tensors, so the gateway logs features rounded to float32, and a value tied on a
+        reference quantile edge (0.414912, in 39 % of Elec2's ``transfer`` rows) would
+        otherwise round just below it and move to the bin below — drift that is not
+        there. Rounding both sides keeps ties tied (float32 rounding is monotonic).
+        """
         nan = np.isnan(values)
         n_null = int(nan.sum())
         if n_null:
             self.nulls += n_null
             values = values[~nan]
         if values.size:
-            index = _bin_index(self.reference.edges, values)
+            index = _bin_index(self.reference.edges32, values.astype(np.float32))
             self.counts += np.bincount(index, minlength=len(self.counts))
 
     def add_labels(self, labels: Sequence[str | None]) -> None:
