@@ -49,14 +49,14 @@ def _csv(tmp_path: Path, rows: int = 300, **extra: list[object]) -> Path:
 
 
 def test_a_time_column_orders_the_replay_and_is_not_a_feature(tmp_path: Path) -> None:
-    data = load_csv(_csv(tmp_path), target="label", time_column="when", first_share=0.4)
+    data = load_csv(_csv(tmp_path), target="label", time_column="when", first_share=0.6)
     assert data.frame["when"].is_monotonic_increasing
     assert data.features == ["x"]
-    assert data.first_rows == 120
+    assert data.first_rows == 180
     assert data.name == "my-data"
     records = data.feature_records(data.later.head(2))
-    assert records == [{"x": 179.0}, {"x": 178.0}]
-    assert data.labels(data.later.head(3)) == ["a", "a", "b"]  # x = 179, 178, 177
+    assert records == [{"x": 119.0}, {"x": 118.0}]
+    assert data.labels(data.later.head(3)) == ["a", "a", "b"]  # x = 119, 118, 117
 
 
 @pytest.mark.parametrize(
@@ -66,6 +66,8 @@ def test_a_time_column_orders_the_replay_and_is_not_a_feature(tmp_path: Path) ->
         ({"target": "label", "time_column": "nope"}, "no column 'nope' for --time-column"),
         ({"target": "label", "time_column": "label"}, "must be different columns"),
         ({"target": "label", "first_share": 0.95}, r"within \[0.1, 0.9\]"),
+        ({"target": "label", "first_share": 0.3}, "90 rows in dataset version 1 and 210 after"),
+        ({"target": "label", "first_share": 0.7}, "needs at least 150 and 100"),
     ],
 )
 def test_bad_arguments_say_what_to_change(
@@ -78,7 +80,7 @@ def test_bad_arguments_say_what_to_change(
 def test_bad_files_say_what_is_wrong(tmp_path: Path) -> None:
     with pytest.raises(DemoDataError, match="no such file"):
         load_csv(tmp_path / "missing.csv", target="label")
-    with pytest.raises(DemoDataError, match="the demo needs at least 200"):
+    with pytest.raises(DemoDataError, match="the demo needs at least 250"):
         load_csv(_csv(tmp_path, rows=50), target="label")
     constant = _csv(tmp_path, label_const=["z"] * 300)
     with pytest.raises(DemoDataError, match="has a single value"):
@@ -115,3 +117,35 @@ def test_a_table_with_no_features_is_refused(tmp_path: Path) -> None:
     frame.to_csv(path, index=False)
     with pytest.raises(DemoDataError, match="no feature columns"):
         load_csv(path, target="y", time_column="t")
+
+
+def test_the_task_must_be_learnable_from_version_1(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"x": range(300), "y": ["a"] * 200 + ["b"] * 100, "v": range(300)})
+    path = tmp_path / "late-class.csv"
+    frame.to_csv(path, index=False)
+    data = load_csv(path, target="y")
+    with pytest.raises(DemoDataError, match="has a single class of 'y'"):
+        data.check_task("classification")
+    with pytest.raises(DemoDataError, match="needs a numeric target"):
+        data.check_task("regression")
+    load_csv(path, target="v").check_task("regression")
+
+
+def test_a_time_column_of_mixed_types_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.csv"
+    rows = [f"{i},{i % 2},{i}" for i in range(298)] + ["soon,1,1", "later,0,2"]
+    path.write_text("t,y,x\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DemoDataError, match="cannot be ordered"):
+        load_csv(path, target="y", time_column="t")
+
+
+def test_a_text_time_column_is_ordered_as_dates(tmp_path: Path) -> None:
+    days = pd.date_range("2024-01-01", periods=300, freq="D")
+    frame = pd.DataFrame(
+        {"day": [d.strftime("%Y-%m-%d") for d in days][::-1], "x": range(300), "y": [0, 1] * 150}
+    )
+    path = tmp_path / "dates.csv"
+    frame.to_csv(path, index=False)
+    data = load_csv(path, target="y", time_column="day")
+    assert data.frame["day"].tolist()[:2] == ["2024-01-01", "2024-01-02"]
+    assert data.frame["x"].tolist()[:2] == [299, 298]

@@ -5,14 +5,15 @@ Registered through the ``gyre.cli`` entry point (``demo = "gyre.stack.demo_cli:r
 
 from __future__ import annotations
 
+import functools
+import json
+import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any
 
 import typer
-
-if TYPE_CHECKING:
-    from gyre.runtime.settings import NatsSettings
 
 __all__ = ["EXIT_FAILED", "EXIT_NOT_RUNNING", "demo", "register"]
 
@@ -75,6 +76,7 @@ def demo(
     Ends with a summary; the stack stays up (`gyre down` stops it).
     """
     from gyre.runtime.settings import GyreSettings
+    from gyre.stack._endpoints import stack_nats_settings
     from gyre.stack._stack import StackError
     from gyre.stack._stack import status as stack_status
     from gyre.stack.demo import (
@@ -87,15 +89,14 @@ def demo(
         render_summary,
         run_demo,
     )
-    from gyre.stack.demo_cli import _nats_settings
 
     def echo(line: str) -> None:
         typer.echo(line, err=as_json)
 
     if task not in ("classification", "regression"):
         raise typer.BadParameter("--task is classification or regression")
-    if stage_timeout <= 0:
-        raise typer.BadParameter("--stage-timeout must be more than 0 seconds")
+    if not math.isfinite(stage_timeout) or stage_timeout <= 0:
+        raise typer.BadParameter("--stage-timeout must be a number of seconds above 0")
     if csv is None and (target or time_column):
         raise typer.BadParameter("--target and --time-column go with --csv")
     if csv is not None and not target:
@@ -123,19 +124,14 @@ def demo(
                 csv, target=target or "", time_column=time_column, first_share=first_share
             )
         )
+        data.check_task(task)
     except DemoDataError as exc:
         typer.echo(f"gyre demo: {exc}", err=True)
         raise typer.Exit(EXIT_NOT_RUNNING) from exc
-    if task == "regression" and not data.numeric_target:
-        typer.echo(
-            f"gyre demo: --task regression needs a numeric target; {data.target!r} is not",
-            err=True,
-        )
-        raise typer.Exit(EXIT_NOT_RUNNING)
     options = DemoOptions(
         home=stack_home,
         data=data,
-        nats=_nats_settings(stack_home),
+        nats=stack_nats_settings(stack_home),
         trainer=trainer,
         task=task,
         stage_timeout_s=stage_timeout,
@@ -147,10 +143,9 @@ def demo(
         result = run_demo(options)
     except (DemoFailed, ConnectionError, GyreError) as exc:
         typer.echo(f"\ngyre demo failed: {exc}", err=True)
+        if as_json:  # a script reading stdout gets JSON either way
+            sys.stdout.write(json.dumps({"error": str(exc), "stage_failed": True}) + "\n")
         raise typer.Exit(EXIT_FAILED) from exc
-    except KeyboardInterrupt:
-        typer.echo("\ngyre demo interrupted; the stack keeps running", err=True)
-        raise typer.Exit(130) from None
     if as_json:
         sys.stdout.write(dumps(result.summary) + "\n")
     else:
@@ -162,24 +157,20 @@ def demo(
         )
 
 
-def _nats_settings(home: Path) -> NatsSettings:
-    """NATS settings: ``GYRE_NATS__*`` when set, else the URL in the stack's stack.json."""
-    import json
-    import os
+def _interruptible(command: Callable[..., None]) -> Callable[..., None]:
+    """Ctrl-C at any point: one line, exit 130, no traceback (the stack keeps running)."""
 
-    from gyre.runtime.settings import GyreSettings
-
-    nats = GyreSettings().nats
-    if "GYRE_NATS__URL" not in os.environ:
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
         try:
-            endpoints = json.loads((home / "stack.json").read_text()).get("endpoints", {})
-        except (OSError, ValueError):
-            endpoints = {}
-        if isinstance(endpoints, dict) and isinstance(endpoints.get("nats"), str):
-            nats = nats.model_copy(update={"url": endpoints["nats"]})
-    return nats
+            command(*args, **kwargs)
+        except KeyboardInterrupt:
+            typer.echo("\ngyre demo interrupted; the stack keeps running", err=True)
+            raise typer.Exit(130) from None
+
+    return run
 
 
 def register(app: typer.Typer) -> None:
     """Add ``demo`` to the ``gyre`` command."""
-    app.command("demo")(demo)
+    app.command("demo")(_interruptible(demo))

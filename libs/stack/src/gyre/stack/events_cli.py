@@ -29,6 +29,7 @@ import re
 import sys
 from collections.abc import AsyncGenerator, Iterator, Sequence
 from datetime import UTC
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Final, cast
 
 import typer
@@ -370,15 +371,24 @@ def tail(
             "--timeout", min=0.0, metavar="S", help="Stop after S seconds without an event."
         ),
     ] = None,
+    home: Annotated[
+        Path | None,
+        typer.Option(
+            "--home",
+            help="Stack whose NATS to watch (default: $GYRE_HOME, else ./.gyre; "
+            "GYRE_NATS__URL overrides).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Print lifecycle events as they are published (new ones; --all from the start).
 
     One line per event: time (UTC), type, the resource it is about, payload fields.
     Stop with Ctrl-C, --count or --timeout; with both, exits 1 if the timeout came first.
     """
-    from gyre.runtime.settings import GyreSettings
+    from gyre.stack._endpoints import stack_nats_settings
 
-    nats = GyreSettings().nats
+    nats = stack_nats_settings(home)
     patterns: list[str] = []
     for raw in types or []:
         try:

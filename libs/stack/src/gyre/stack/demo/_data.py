@@ -32,8 +32,10 @@ __all__ = [
 #: Share of the rows (in time order) known at the start: dataset version 1.
 DEFAULT_FIRST_SHARE: Final = 0.5
 # Enough rows for the data registry's train/validation/test splits and a test set the
-# validation gate accepts (20 rows by default), and for one monitoring window of traffic.
-MIN_ROWS: Final = 200
+# validation gate accepts (20 rows by default): version 1 is split 70/15/15.
+MIN_FIRST_ROWS: Final = 150
+# One monitoring window of traffic (the demo's windows hold at least 100 rows).
+MIN_LATER_ROWS: Final = 100
 _SAFE_NAME: Final = re.compile(r"[^0-9A-Za-z_]+")
 # Resource ids (datasets, models, triggers, experiments): lowercase letters, digits, "-".
 _ID_CHARS: Final = re.compile(r"[^a-z0-9]+")
@@ -69,6 +71,27 @@ class DemoData:
     first_rows: int
     source: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def check_task(self, task: str) -> None:
+        """Refuse a table the task cannot learn from, before anything is created.
+
+        Raises:
+            DemoDataError: regression on a non-numeric target; classification with a
+                single class in dataset version 1.
+        """
+        if task == "regression":
+            if not self.numeric_target:
+                raise DemoDataError(
+                    f"--task regression needs a numeric target; {self.target!r} is not"
+                )
+            return
+        classes = self.first[self.target].nunique()
+        if classes < 2:
+            raise DemoDataError(
+                f"dataset version 1 (the first {self.first_rows} rows in replay order) has a "
+                f"single class of {self.target!r}; a classifier needs two: raise --first-share"
+                " or order the rows differently"
+            )
 
     @property
     def numeric_target(self) -> bool:
@@ -108,6 +131,31 @@ class DemoData:
         return [_native(v) for v in rows[self.target].tolist()]
 
 
+def _time_order(column: pd.Series, name: str, source: str) -> Any:
+    """Row positions in ``column``'s order: numbers as numbers, text parsed as dates
+    (ISO 8601 and the like), stably.
+
+    Raises:
+        DemoDataError: values that are neither all numbers nor all dates, or empty ones.
+    """
+    key: pd.Series = column
+    if column.isna().any():
+        raise DemoDataError(f"{source}: --time-column {name!r} has empty values")
+    if not pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_datetime64_any_dtype(
+        column
+    ):
+        key = pd.to_numeric(column, errors="coerce")
+        if key.isna().any():
+            key = pd.to_datetime(column, errors="coerce", utc=True, format="mixed")
+        if key.isna().any():
+            bad = column[key.isna()].iloc[0]
+            raise DemoDataError(
+                f"{source}: the values of --time-column {name!r} cannot be ordered: they are "
+                f"neither all numbers nor all dates (e.g. {bad!r})"
+            )
+    return key.reset_index(drop=True).sort_values(kind="stable").index.to_numpy()
+
+
 def _identifier(name: str) -> str:
     """``name`` as an identifier: runs of other characters become ``_``, and a leading
     digit gets a ``c`` prefix (``"1 day"`` → ``"c1_day"``)."""
@@ -124,15 +172,23 @@ def _check(frame: pd.DataFrame, target: str, first_share: float, source: str) ->
         raise DemoDataError(
             f"{source} has no column {target!r} (columns: {', '.join(map(str, frame.columns))})"
         )
-    if len(frame) < MIN_ROWS:
-        raise DemoDataError(f"{source} has {len(frame)} rows; the demo needs at least {MIN_ROWS}")
+    minimum = MIN_FIRST_ROWS + MIN_LATER_ROWS
+    if len(frame) < minimum:
+        raise DemoDataError(f"{source} has {len(frame)} rows; the demo needs at least {minimum}")
     if frame[target].isna().any():
         raise DemoDataError(f"{source}: the target column {target!r} has empty values")
     if frame[target].nunique() < 2:
         raise DemoDataError(f"{source}: the target column {target!r} has a single value")
     if not 0.1 <= first_share <= 0.9:
         raise DemoDataError(f"the first share must be within [0.1, 0.9], got {first_share}")
-    return int(len(frame) * first_share)
+    first = int(len(frame) * first_share)
+    if first < MIN_FIRST_ROWS or len(frame) - first < MIN_LATER_ROWS:
+        raise DemoDataError(
+            f"{source}: --first-share {first_share:g} puts {first} rows in dataset version 1 "
+            f"and {len(frame) - first} after; the demo needs at least {MIN_FIRST_ROWS} and "
+            f"{MIN_LATER_ROWS}"
+        )
+    return first
 
 
 def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
@@ -190,7 +246,7 @@ def load_csv(
     """
     source = str(path)
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(path, low_memory=False)
     except FileNotFoundError as exc:
         raise DemoDataError(f"{source}: no such file") from exc
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -213,7 +269,8 @@ def load_csv(
             )
         if time_column == target:
             raise DemoDataError("--time-column and --target must be different columns")
-        frame = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
+        order = _time_order(frame[time_column], time_column, source)
+        frame = frame.iloc[order].reset_index(drop=True)
         note = f"replayed in time order ({time_column}, not a feature)"
     else:
         note = "no time column: replayed in file order"

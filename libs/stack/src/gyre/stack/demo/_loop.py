@@ -32,11 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import tenacity
 from google.protobuf import json_format
 
 from gyre.inference.v1 import inference_service_pb2
 from gyre.runtime.settings import NatsSettings
-from gyre.sdk import GyreClient, GyreError, NotFound
+from gyre.sdk import GyreClient, GyreError, NotFound, Unavailable
 from gyre.sdk import data as sdk_data
 from gyre.sdk import inference as sdk_inference
 from gyre.sdk import monitoring as sdk_monitoring
@@ -54,6 +55,8 @@ DEFAULT_REGRESSOR: Final = "sklearn.ensemble.HistGradientBoostingRegressor"
 TRIGGER_COOLDOWN_S: Final = 3600
 # Quick events (a commit, a registration) and slow stages (a run on Ray, a canary).
 SHORT_WAIT_S: Final = 120.0
+# How long traffic waits out an unavailable gateway (a restart takes a few seconds).
+UNAVAILABLE_RETRY_S: Final = 20.0
 
 
 class DemoFailed(RuntimeError):
@@ -161,7 +164,7 @@ class _Loop:
             event = self.rec.wait_for(
                 event_type,
                 match,
-                timeout_s=timeout_s or self.o.stage_timeout_s,
+                timeout_s=min(timeout_s or self.o.stage_timeout_s, self.o.stage_timeout_s),
                 what=why,
                 fail_on=fail_on,
                 while_waiting=while_waiting,
@@ -340,6 +343,11 @@ class _Loop:
             display_name="retrain on the latest data when the monitor sees drift",
         )
         live_metric = "mae" if o.task == "regression" else "accuracy"
+        # The drop allowed is in the metric's units: 0.05 accuracy, or a tenth of the
+        # target's spread for MAE.
+        max_drop = 0.05
+        if o.task == "regression":
+            max_drop = round(0.1 * float(data.first[data.target].std() or 1.0), 6)
         sdk_inference.deploy(
             self.client,
             self.model,
@@ -350,7 +358,7 @@ class _Loop:
                 min_requests=o.min_canary_requests,
                 auto_rollout_on_validation=True,
                 live_metric=live_metric,
-                max_live_metric_drop=0.05,
+                max_live_metric_drop=max_drop,
             ),
             by="gyre-demo",
         )
@@ -498,9 +506,24 @@ class _Loop:
 
     def _predict_with_feedback(self, rows: Any) -> None:
         data = self.o.data
-        response = sdk_inference.predict(
-            self.client, self.deployment, data.feature_records(rows), timeout=30
+        records = data.feature_records(rows)
+        # A service restarted by the stack's supervisor is back within seconds: retry
+        # UNAVAILABLE for a while, as a client of a real deployment would.
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(Unavailable),
+            stop=tenacity.stop_after_delay(UNAVAILABLE_RETRY_S),
+            wait=tenacity.wait_fixed(0.5),
+            reraise=True,
         )
+        try:
+            response = retrying(
+                sdk_inference.predict, self.client, self.deployment, records, timeout=30
+            )
+        except Unavailable as exc:
+            raise DemoFailed(
+                f"sending traffic: the inference gateway stayed unavailable for "
+                f"{UNAVAILABLE_RETRY_S:g}s ({exc}); see gyre status and gyre logs inference"
+            ) from exc
         truths = data.labels(rows)
         self.traffic_requests += 1
         self.traffic_rows += len(truths)
@@ -510,7 +533,8 @@ class _Loop:
                 if predicted is not None:
                     self.judged += 1
                     self.correct += int(str(predicted) == str(truth))
-        sdk_inference.record_feedback_batch(
+        retrying(
+            sdk_inference.record_feedback_batch,
             self.client,
             self.deployment,
             [(response.request_id, i, truth) for i, truth in enumerate(truths)],
