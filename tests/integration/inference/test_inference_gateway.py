@@ -779,12 +779,13 @@ async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: P
         assert result.exit_code == code, result.output
         return "\n".join(line for line in result.stdout.splitlines() if not _LOG_LINE.match(line))
 
-    # Defaults: auto-promote and auto-rollback on.
+    # Defaults: auto-promote, auto-rollback and auto-rollout on.
     shown = await gyre("deploy", model, "--version", "1", "--allow-unvalidated")
-    assert "auto-promote on, auto-rollback on" in shown
+    assert "auto-promote on, auto-rollback on, auto-rollout on" in shown
     policy = json.loads(await gyre("deployments", "policy", model, "--json"))
     assert policy["auto_promote"]
     assert policy["auto_rollback"]
+    assert policy["auto_rollout_on_validation"]
     assert policy["min_requests"] == "100"
     assert policy["max_error_rate"] == 0.01
 
@@ -803,6 +804,7 @@ async def test_cli_sets_and_changes_the_rollout_policy(stack: Stack, tmp_path: P
         "max_p99_latency_ms": 40.0,
         "live_metric": "accuracy",
         "max_live_metric_drop": 0.02,
+        "auto_rollout_on_validation": True,  # on unless --no-auto-rollout
     }
     changed = await gyre("deployments", "policy", other, "--auto-promote", "--min-requests", "50")
     assert "min requests 50" in changed
