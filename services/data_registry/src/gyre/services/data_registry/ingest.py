@@ -130,13 +130,18 @@ def promote_staged(
             return None
         if info.size != length or info.size > MAX_STAGED_CHUNK_BYTES:
             return sha, manifest_pb2.CHUNK_PROBLEM_KIND_SIZE_MISMATCH
-        data = store.get_bytes(staged)
+        try:
+            data = store.get_bytes(staged)
+        except NotFound:
+            # A concurrent commit of the same chunk promoted (and removed) it first;
+            # check_chunks_present then finds it at its content-addressed key.
+            return None
         if len(data) != length:
             return sha, manifest_pb2.CHUNK_PROBLEM_KIND_SIZE_MISMATCH
         if hashlib.sha256(data).hexdigest() != sha:
             return sha, manifest_pb2.CHUNK_PROBLEM_KIND_DIGEST_MISMATCH
         store.put_bytes(chunk_key(sha), data)
-        store.delete(staged)
+        store.delete(staged)  # a key already removed by a concurrent commit is fine
         return None
 
     with ThreadPoolExecutor(STAT_THREADS) as pool:
