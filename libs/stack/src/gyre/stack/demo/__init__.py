@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from gyre.stack.demo._data import DemoData, DemoDataError, load_csv, load_default
 from gyre.stack.demo._events import EventRecorder, RecordedEvent
-from gyre.stack.demo._loop import DemoFailed, DemoOptions, DemoResult, dumps, run_demo
-from gyre.stack.demo._summary import build_summary, render_summary
+from gyre.stack.demo._loop import DemoFailed, DemoOptions, DemoResult, run_demo
+from gyre.stack.demo._summary import build_summary, dumps, render_summary
 
 __all__ = [
     "DemoData",

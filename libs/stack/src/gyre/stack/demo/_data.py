@@ -15,7 +15,7 @@ learn the calendar).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -70,7 +70,6 @@ class DemoData:
     order_note: str
     first_rows: int
     source: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def check_task(self, task: str) -> None:
         """Refuse a table the task cannot learn from, before anything is created.
@@ -207,7 +206,7 @@ def load_default(*, first_share: float = DEFAULT_FIRST_SHARE) -> DemoData:
             "the default demo data ships with scikit-learn; install it or pass --csv FILE"
         ) from exc
     bunch = load_breast_cancer(as_frame=True)
-    frame = bunch.data.rename(columns=lambda c: _SAFE_NAME.sub("_", str(c)).strip("_"))
+    frame = bunch.data.rename(columns=lambda c: _identifier(str(c)))
     names = list(bunch.target_names)
     frame["diagnosis"] = [names[int(i)] for i in bunch.target]
     frame = frame.sort_values("mean_texture", kind="stable").reset_index(drop=True)

@@ -24,7 +24,6 @@ publishes on its own:
 from __future__ import annotations
 
 import itertools
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -634,8 +633,3 @@ def run_demo(options: DemoOptions) -> DemoResult:
         result.summary = build_summary(loop)
         result.summary["elapsed_s"] = round(time.monotonic() - loop.start, 1)
         return result
-
-
-def dumps(summary: dict[str, Any]) -> str:
-    """The summary as indented JSON."""
-    return json.dumps(summary, indent=2, sort_keys=False, default=str)

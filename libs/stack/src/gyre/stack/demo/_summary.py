@@ -8,11 +8,12 @@ find afterwards with ``gyre data show``, ``gyre runs show``, ``gyre models linea
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 
-from gyre.common.v1 import cause_pb2
+from gyre.common.v1 import cause_pb2, split_pb2
 from gyre.inference.v1 import deployment_pb2, inference_service_pb2
 from gyre.models.v1 import model_version_pb2, models_service_pb2
 from gyre.sdk import GyreError
@@ -21,11 +22,12 @@ from gyre.sdk import models as sdk_models
 from gyre.sdk import monitoring as sdk_monitoring
 from gyre.sdk import training as sdk_training
 from gyre.sdk import validation as sdk_validation
+from gyre.validation.v1 import validation_pb2
 
 if TYPE_CHECKING:
     from gyre.stack.demo._loop import _Loop
 
-__all__ = ["build_summary", "render_summary"]
+__all__ = ["build_summary", "dumps", "render_summary"]
 
 
 def _enum(value: int, enum: Any, prefix: str) -> str:
@@ -47,18 +49,12 @@ def _datasets(loop: _Loop) -> list[dict[str, Any]]:
                 "digest": version.digest,
                 "parents": list(version.parent_versions),
                 "splits": {
-                    _enum(s.split, _split_enum(), "SPLIT_").lower(): s.row_count
+                    _enum(s.split, split_pb2.Split, "SPLIT_").lower(): s.row_count
                     for s in version.split_stats
                 },
             }
         )
     return out
-
-
-def _split_enum() -> Any:
-    from gyre.common.v1 import split_pb2
-
-    return split_pb2.Split
 
 
 def _runs(loop: _Loop) -> list[dict[str, Any]]:
@@ -128,8 +124,6 @@ def _validations(loop: _Loop) -> list[dict[str, Any]]:
 
 
 def _check_verdict(value: int) -> str:
-    from gyre.validation.v1 import validation_pb2
-
     return _enum(value, validation_pb2.CheckVerdict, "CHECK_VERDICT_")
 
 
@@ -392,3 +386,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         lines.extend("  " + line for line in lineage["tree"].splitlines())
     lines.append("")
     return "\n".join(lines)
+
+
+def dumps(summary: dict[str, Any]) -> str:
+    """The summary as indented JSON (what ``gyre demo --json`` prints)."""
+    return json.dumps(summary, indent=2, default=str)
